@@ -1,0 +1,178 @@
+//! One error type for the whole crate, matched through [`ErrorKind`].
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::run::Outcome;
+
+/// What went wrong, for matching without caring about the details.
+///
+/// ```
+/// # async fn demo() {
+/// use corral::{Command, ErrorKind};
+/// let err = Command::new("no-such-program-xyz").output().await.unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The program (or the working directory) does not exist.
+    NotFound,
+    /// The program exists but may not be executed, or an operation was refused.
+    PermissionDenied,
+    /// The caller asked for something malformed: a NUL byte, an empty program, a bad
+    /// signal name, a zero grace period.
+    InvalidInput,
+    /// The OS refused to start the process for another reason.
+    Spawn,
+    /// The process ran and did not succeed (a verb that requires success).
+    CommandFailed,
+    /// The command's timeout expired.
+    TimedOut,
+    /// The caller cancelled the run.
+    Cancelled,
+    /// The operation is not available with the mechanism in force.
+    Unsupported,
+    /// An I/O error while managing a process or its container.
+    Io,
+}
+
+/// corral's error. Match on [`Error::kind`] for the category; the variants carry the
+/// details (which program, which argument, which mechanism).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The program was not found on `PATH` (or at the path given).
+    #[error("program not found: {program}")]
+    ProgramNotFound {
+        /// The program as the caller named it.
+        program: String,
+    },
+    /// The working directory does not exist or is not a directory.
+    #[error("working directory not found: {}", path.display())]
+    WorkingDirNotFound {
+        /// The directory the caller asked for.
+        path: PathBuf,
+    },
+    /// Permission was denied.
+    #[error("permission denied: {what}")]
+    PermissionDenied {
+        /// What was refused, e.g. `executing /tmp/script`.
+        what: String,
+        /// The OS error, when there is one.
+        #[source]
+        source: Option<io::Error>,
+    },
+    /// Malformed input; the message names what was wrong.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The OS refused to start the program.
+    #[error("failed to spawn {program}: {source}")]
+    Spawn {
+        /// The program as the caller named it.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The program ran and did not succeed.
+    #[error("{program} failed: {outcome}{}", StderrTail(stderr_tail))]
+    CommandFailed {
+        /// The program as the caller named it.
+        program: String,
+        /// How it ended.
+        outcome: Outcome,
+        /// The last bytes of its standard error (at most [`STDERR_TAIL_BYTES`]), lossily decoded.
+        stderr_tail: String,
+    },
+    /// The timeout expired; the cancel policy was applied to the whole tree.
+    #[error("{program} timed out after {timeout:?}")]
+    TimedOut {
+        /// The program as the caller named it.
+        program: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// The run was cancelled by the caller; the cancel policy was applied.
+    #[error("{program} was cancelled")]
+    Cancelled {
+        /// The program as the caller named it.
+        program: String,
+    },
+    /// The operation cannot be honoured with this mechanism on this host.
+    #[error("{operation} is not supported with {mechanism}: {reason}")]
+    Unsupported {
+        /// What was asked for.
+        operation: &'static str,
+        /// The mechanism (or host) that cannot do it.
+        mechanism: String,
+        /// Why.
+        reason: String,
+    },
+    /// An I/O error while managing processes or containers.
+    #[error("{context}: {source}")]
+    Io {
+        /// What corral was doing.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How much of a failed command's standard error [`Error::CommandFailed`] keeps.
+pub const STDERR_TAIL_BYTES: usize = 4096;
+
+struct StderrTail<'a>(&'a str);
+
+impl fmt::Display for StderrTail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tail = self.0.trim_end();
+        if tail.is_empty() {
+            Ok(())
+        } else {
+            write!(f, "; stderr: {tail}")
+        }
+    }
+}
+
+impl Error {
+    /// The category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ProgramNotFound { .. } | Error::WorkingDirNotFound { .. } => ErrorKind::NotFound,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Spawn { .. } => ErrorKind::Spawn,
+            Error::CommandFailed { .. } => ErrorKind::CommandFailed,
+            Error::TimedOut { .. } => ErrorKind::TimedOut,
+            Error::Cancelled { .. } => ErrorKind::Cancelled,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// The OS error number behind this error, if there is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Spawn { source, .. } | Error::Io { source, .. } => source.raw_os_error(),
+            Error::PermissionDenied { source, .. } => source.as_ref().and_then(|e| e.raw_os_error()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+
+    pub(crate) fn stderr_tail(stderr: &[u8]) -> String {
+        let start = stderr.len().saturating_sub(STDERR_TAIL_BYTES);
+        String::from_utf8_lossy(&stderr[start..]).into_owned()
+    }
+}
+
+/// corral's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,285 @@
+//! [`Group`]: one kill-on-drop container for any number of processes.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::command::{Command, ShutdownPolicy};
+use crate::error::{Error, Result};
+use crate::process::RunningProcess;
+use crate::signal::Signal;
+use crate::sys::Container;
+
+/// How a group contains its processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mechanism {
+    /// A cgroup v2 subtree (Linux). Holds every descendant, `setsid` daemons included;
+    /// torn down with `cgroup.kill`.
+    CgroupV2,
+    /// A POSIX process group per started process. A descendant that calls `setsid`
+    /// (or `setpgid`) leaves it and escapes.
+    ProcessGroup,
+}
+
+impl Mechanism {
+    /// The short name used by the CLI and in tracing: `cgroup-v2`, `process-group`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::CgroupV2 => "cgroup-v2",
+            Mechanism::ProcessGroup => "process-group",
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mechanism {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cgroup" | "cgroup-v2" | "cgroupv2" | "cgroup2" => Ok(Mechanism::CgroupV2),
+            "process-group" | "pgroup" | "processgroup" | "pgid" => Ok(Mechanism::ProcessGroup),
+            _ => Err(Error::InvalidInput(format!("unknown mechanism {s:?} (use cgroup or process-group)"))),
+        }
+    }
+}
+
+/// Builds a [`Group`] with a forced mechanism.
+///
+/// ```no_run
+/// use corral::{Group, Mechanism};
+/// let group = Group::builder().mechanism(Mechanism::ProcessGroup).build()?;
+/// assert_eq!(group.mechanism(), Mechanism::ProcessGroup);
+/// # Ok::<(), corral::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct GroupBuilder {
+    mechanism: Option<Mechanism>,
+}
+
+impl GroupBuilder {
+    /// Forces this mechanism; if the host lacks it, [`build`](Self::build) fails with
+    /// an [`Unsupported`](crate::ErrorKind::Unsupported) error rather than falling back.
+    pub fn mechanism(mut self, mechanism: Mechanism) -> Self {
+        self.mechanism = Some(mechanism);
+        self
+    }
+
+    /// Creates the container.
+    pub fn build(self) -> Result<Group> {
+        Group::with_mechanism(self.mechanism)
+    }
+}
+
+/// A kill-on-drop container. Everything started in it, and everything those
+/// processes start, is killed when the group is dropped, shut down or closed.
+///
+/// ```no_run
+/// # async fn demo() -> corral::Result<()> {
+/// use corral::{Command, Group, ShutdownPolicy, Signal, Stdio};
+/// use std::time::Duration;
+/// let group = Group::new()?;
+/// let mut server = group.start(Command::new("sleep").arg("1000").stdout(Stdio::Null))?;
+/// println!("pid {} under {}", server.pid(), group.mechanism());
+/// group.shutdown(ShutdownPolicy::graceful(Signal::Term, Duration::from_secs(5))).await?;
+/// let outcome = server.wait().await?;
+/// group.close().await?; // or just drop it
+/// # Ok(()) }
+/// ```
+pub struct Group {
+    /// `None` only once `close` has taken it.
+    container: Option<Container>,
+    mechanism: Mechanism,
+    fallback_reason: Option<String>,
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("mechanism", &self.mechanism)
+            .field("cgroup", &self.cgroup_path())
+            .field("fallback_reason", &self.fallback_reason)
+            .finish()
+    }
+}
+
+static FALLBACK_WARNED: AtomicBool = AtomicBool::new(false);
+
+impl Group {
+    /// A group with the strongest mechanism this host offers: a cgroup v2 subtree
+    /// where one can be created, else a process group (see
+    /// [`fallback_reason`](Self::fallback_reason)).
+    pub fn new() -> Result<Group> {
+        Self::with_mechanism(None)
+    }
+
+    /// A builder, to force a mechanism.
+    pub fn builder() -> GroupBuilder {
+        GroupBuilder::default()
+    }
+
+    pub(crate) fn with_mechanism(mechanism: Option<Mechanism>) -> Result<Group> {
+        let created = Container::create(mechanism).map_err(|(m, reason)| Error::Unsupported {
+            operation: "creating a group",
+            mechanism: m.to_string(),
+            reason,
+        })?;
+        let mechanism = created.container.mechanism();
+        if let Some(reason) = &created.fallback_reason {
+            // Once per process at warn level; a host without cgroups would otherwise
+            // warn on every run.
+            if !FALLBACK_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(mechanism = %mechanism, reason = %reason, "corral falls back to process groups");
+            } else {
+                tracing::debug!(mechanism = %mechanism, reason = %reason, "corral falls back to process groups");
+            }
+        }
+        Ok(Group { container: Some(created.container), mechanism, fallback_reason: created.fallback_reason })
+    }
+
+    fn container(&self) -> &Container {
+        self.container.as_ref().expect("a group's container lives until close or drop")
+    }
+
+    /// The mechanism in force.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// Why the group is not the strongest mechanism, when [`Group::new`] fell back.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+
+    /// The cgroup directory, under [`Mechanism::CgroupV2`].
+    pub fn cgroup_path(&self) -> Option<&Path> {
+        self.container.as_ref().and_then(|c| c.cgroup_path())
+    }
+
+    /// Starts `cmd` in this group. Its timeout and cancel token do not apply here
+    /// (they belong to the verbs); stdin bytes are fed by a background task.
+    pub fn start(&self, cmd: impl Borrow<Command>) -> Result<RunningProcess> {
+        let mut process = self.spawn(cmd.borrow())?;
+        process.feed_stdin_in_background(&cmd.borrow().stdin);
+        Ok(process)
+    }
+
+    /// Validates, resolves and spawns; bad input fails before anything is created.
+    pub(crate) fn spawn(&self, cmd: &Command) -> Result<RunningProcess> {
+        cmd.validate()?;
+        let env = cmd.resolved_env();
+        let program = cmd.resolve_program(&env)?;
+        let child = self.container().spawn(cmd, &program, &env).map_err(|e| spawn_error(cmd, e))?;
+        Ok(RunningProcess::new(child, cmd.display_name(), self.mechanism))
+    }
+
+    /// Sends `sig` to every process in the group.
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        self.container().signal(sig).map_err(|e| Error::io(format!("sending {sig} to the group"), e))
+    }
+
+    /// SIGKILLs every process in the group at once (without waiting).
+    pub fn kill(&self) -> Result<()> {
+        self.container().kill().map_err(|e| Error::io("killing the group", e))
+    }
+
+    /// The live processes in the group.
+    pub fn processes(&self) -> Result<Vec<u32>> {
+        self.container().pids().map_err(|e| Error::io("listing the group's processes", e))
+    }
+
+    /// Whether the group has no live process left.
+    pub async fn is_empty(&self) -> Result<bool> {
+        self.wait_empty(Some(Duration::ZERO)).await
+    }
+
+    /// Waits until no live process is left (or `limit` passes); returns whether it is empty.
+    pub async fn wait_empty(&self, limit: Option<Duration>) -> Result<bool> {
+        self.container().wait_empty(limit).await.map_err(|e| Error::io("waiting for the group to empty", e))
+    }
+
+    /// The policy's signal to the whole tree, up to its grace period for the tree to
+    /// go, then SIGKILL; returns once every process is gone. The group stays usable.
+    pub async fn shutdown(&self, policy: ShutdownPolicy) -> Result<()> {
+        policy.validate()?;
+        self.terminate(policy).await
+    }
+
+    pub(crate) async fn terminate(&self, policy: ShutdownPolicy) -> Result<()> {
+        let started = Instant::now();
+        if policy.signal() == Signal::Kill {
+            self.kill()?;
+        } else {
+            self.signal(policy.signal())?;
+            if !self.wait_empty(Some(policy.grace())).await? {
+                tracing::debug!(mechanism = %self.mechanism, grace_ms = policy.grace().as_millis() as u64, "grace period over; killing the tree");
+                self.kill()?;
+            }
+        }
+        self.wait_empty(None).await?;
+        tracing::debug!(
+            mechanism = %self.mechanism,
+            signal = %policy.signal(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "teardown"
+        );
+        Ok(())
+    }
+
+    /// Kills whatever is left, waits until it is gone and removes the container
+    /// (the cgroup directory) before returning. Dropping a group does the same, with
+    /// the waiting and removal on corral's teardown thread.
+    pub async fn close(mut self) -> Result<()> {
+        let container = self.container.take().expect("close runs once");
+        let started = Instant::now();
+        let result = async {
+            container.kill().map_err(|e| Error::io("killing the group", e))?;
+            container.wait_empty(None).await.map_err(|e| Error::io("waiting for the group to empty", e))?;
+            container.remove().map_err(|e| Error::io("removing the group's cgroup", e))
+        }
+        .await;
+        if result.is_err() {
+            // Hand what is left to the teardown thread rather than leak it.
+            container.teardown_in_background();
+        }
+        tracing::debug!(mechanism = %self.mechanism, elapsed_ms = started.elapsed().as_millis() as u64, "group closed");
+        result
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(container) = self.container.take() {
+            tracing::debug!(mechanism = %self.mechanism, "group dropped; killing the tree");
+            container.teardown_in_background();
+        }
+    }
+}
+
+/// Blocks until the teardowns of dropped groups (waiting for their trees to die,
+/// removing their cgroup directories) have finished, or `limit` passes. Returns
+/// whether they all finished. Call it before a short-lived program exits if it
+/// dropped groups rather than closing them.
+pub fn flush_teardowns(limit: Duration) -> bool {
+    crate::sys::flush_teardowns(limit)
+}
+
+fn spawn_error(cmd: &Command, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        // The program resolved before the spawn, so ENOENT here is its interpreter
+        // (`#!`) or a directory that vanished in between.
+        Some(libc::ENOENT) => Error::ProgramNotFound { program: cmd.program_lossy() },
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            Error::PermissionDenied { what: format!("starting {}", cmd.program_lossy()), source: Some(e) }
+        }
+        _ => Error::Spawn { program: cmd.program_lossy(), source: e },
+    }
+}

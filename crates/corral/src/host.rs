@@ -1,0 +1,88 @@
+//! What this host offers: the facts `corral doctor` prints.
+
+use std::path::PathBuf;
+
+use crate::group::Mechanism;
+use crate::sys::Container;
+
+/// A report on this host's containment features, made by trying them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HostReport {
+    /// The mechanism [`Group::new`](crate::Group::new) picks here.
+    pub mechanism: Mechanism,
+    /// Why it is not a cgroup, when it is not.
+    pub fallback_reason: Option<String>,
+    /// The kernel release (`uname -r`).
+    pub kernel: String,
+    /// The cgroup2 mount point, if any.
+    pub cgroup2_mount: Option<PathBuf>,
+    /// Our own cgroup v2 path, relative to the mount.
+    pub own_cgroup: Option<String>,
+    /// Where corral creates group directories.
+    pub cgroup_base: Option<PathBuf>,
+    /// Whether a group directory could be created there.
+    pub cgroup_writable: bool,
+    /// Whether a group directory has `cgroup.kill` (kernel 5.14+).
+    pub cgroup_kill: bool,
+    /// Whether a group directory has `cgroup.freeze` (kernel 5.2+).
+    pub cgroup_freeze: bool,
+    /// Whether `clone3` with `CLONE_INTO_CGROUP` placed a probe child (None: not tried).
+    pub clone3_into_cgroup: Option<bool>,
+    /// Whether `pidfd_open` works.
+    pub pidfd: bool,
+}
+
+impl HostReport {
+    /// Probes the host. Creates and removes one empty cgroup directory.
+    pub fn probe() -> HostReport {
+        let kernel = rustix::system::uname().release().to_string_lossy().into_owned();
+        #[cfg(target_os = "linux")]
+        let (cgroup2_mount, own_cgroup, cgroup_base) = match crate::sys::linux::cgroup::host() {
+            Ok(h) => (Some(h.mount.clone()), Some(h.own.clone()), Some(h.base.clone())),
+            Err(_) => (None, None, None),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let (cgroup2_mount, own_cgroup, cgroup_base) = (None, None, None);
+        #[cfg(target_os = "linux")]
+        let pidfd = crate::sys::linux::probe::pidfd_works();
+        #[cfg(not(target_os = "linux"))]
+        let pidfd = false;
+
+        let mut report = HostReport {
+            mechanism: Mechanism::ProcessGroup,
+            fallback_reason: None,
+            kernel,
+            cgroup2_mount,
+            own_cgroup,
+            cgroup_base,
+            cgroup_writable: false,
+            cgroup_kill: false,
+            cgroup_freeze: false,
+            clone3_into_cgroup: None,
+            pidfd,
+        };
+        match Container::create(None) {
+            Ok(created) => {
+                report.mechanism = created.container.mechanism();
+                report.fallback_reason = created.fallback_reason;
+                if let Some(dir) = created.container.cgroup_path() {
+                    report.cgroup_writable = true;
+                    report.cgroup_kill = dir.join("cgroup.kill").exists();
+                    report.cgroup_freeze = dir.join("cgroup.freeze").exists();
+                    #[cfg(target_os = "linux")]
+                    {
+                        report.clone3_into_cgroup = crate::sys::linux::probe::clone3_into_cgroup_works(dir).ok();
+                    }
+                }
+                // The probe child was reaped, so the directory is empty.
+                if created.container.remove().is_err() {
+                    created.container.teardown_in_background();
+                    crate::group::flush_teardowns(std::time::Duration::from_secs(5));
+                }
+            }
+            Err((_, reason)) => report.fallback_reason = Some(reason),
+        }
+        report
+    }
+}

@@ -1,0 +1,307 @@
+//! The verbs: [`Command::output`], [`Command::run`], [`Command::exit_code`],
+//! [`Command::probe`], and what they return.
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::command::{Command, Stdin};
+use crate::error::{Error, Result};
+use crate::group::{Group, Mechanism};
+use crate::signal::Signal;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The process exited with this code.
+    Exited(i32),
+    /// The process was killed by a signal (its raw number; see [`Outcome::signal`]).
+    Signalled {
+        /// The signal number.
+        signal: i32,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
+    /// The command's timeout expired and the cancel policy ended the tree.
+    TimedOut,
+    /// The caller cancelled and the cancel policy ended the tree.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The exit code, if it exited.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Outcome::Exited(c) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// The signal that killed it, if one did and corral knows its name.
+    pub fn signal(&self) -> Option<Signal> {
+        match self {
+            Outcome::Signalled { signal, .. } => Signal::from_raw(*signal),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Exited(c) => write!(f, "exited with code {c}"),
+            Outcome::Signalled { signal, core_dumped } => {
+                match Signal::from_raw(*signal) {
+                    Some(s) => write!(f, "killed by {s}")?,
+                    None => write!(f, "killed by signal {signal}")?,
+                }
+                if *core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+                Ok(())
+            }
+            Outcome::TimedOut => f.write_str("timed out"),
+            Outcome::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// Everything about a finished run. A non-zero exit is data here, not an error.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Captured standard output (empty unless captured).
+    pub stdout: Vec<u8>,
+    /// Captured standard error (empty unless captured).
+    pub stderr: Vec<u8>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From spawn to the end of the whole tree.
+    pub duration: Duration,
+    /// The mechanism that contained it.
+    pub mechanism: Mechanism,
+    /// The pid it had.
+    pub pid: u32,
+    ok_codes: Vec<i32>,
+}
+
+impl Output {
+    /// Whether it exited with 0 or one of the command's `ok_codes`.
+    pub fn success(&self) -> bool {
+        matches!(self.outcome, Outcome::Exited(c) if c == 0 || self.ok_codes.contains(&c))
+    }
+
+    /// Standard output as text (invalid UTF-8 replaced).
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Standard error as text (invalid UTF-8 replaced).
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+impl Command {
+    /// Runs the command in its own container and returns everything: output, outcome,
+    /// duration, mechanism, pid. Only a failure to run at all is an error.
+    ///
+    /// When the program exits, whatever it left running in its container is killed;
+    /// on timeout or cancellation the cancel policy ends the whole tree. Dropping the
+    /// future kills the tree too.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> corral::Result<()> {
+    /// let out = corral::Command::new("sh").args(["-c", "echo hi; exit 3"]).output().await?;
+    /// assert_eq!(out.outcome, corral::Outcome::Exited(3));
+    /// assert_eq!(out.stdout, b"hi\n");
+    /// # Ok(()) }
+    /// ```
+    pub async fn output(&self) -> Result<Output> {
+        execute(self).await
+    }
+
+    /// Runs the command and requires success (exit 0 or an `ok_code`); returns its
+    /// standard output as text with surrounding whitespace trimmed.
+    pub async fn run(&self) -> Result<String> {
+        let out = self.output().await?;
+        if out.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        }
+        Err(self.failure(&out))
+    }
+
+    /// Runs the command and returns its exit code, whatever it is. A signal, a timeout
+    /// or a cancellation is an error.
+    pub async fn exit_code(&self) -> Result<i32> {
+        let out = self.output().await?;
+        match out.outcome {
+            Outcome::Exited(c) => Ok(c),
+            _ => Err(self.failure(&out)),
+        }
+    }
+
+    /// Runs the command as a yes/no question, like `grep -q` or `git diff --quiet`:
+    /// exit 0 is `true`, exit 1 is `false`, anything else is an error.
+    pub async fn probe(&self) -> Result<bool> {
+        let out = self.output().await?;
+        match out.outcome {
+            Outcome::Exited(0) => Ok(true),
+            Outcome::Exited(1) => Ok(false),
+            _ => Err(self.failure(&out)),
+        }
+    }
+
+    fn failure(&self, out: &Output) -> Error {
+        match out.outcome {
+            Outcome::TimedOut => Error::TimedOut {
+                program: self.program_lossy(),
+                timeout: self.timeout.unwrap_or_default(),
+            },
+            Outcome::Cancelled => Error::Cancelled { program: self.program_lossy() },
+            outcome => Error::CommandFailed {
+                program: self.program_lossy(),
+                outcome,
+                stderr_tail: Error::stderr_tail(&out.stderr),
+            },
+        }
+    }
+}
+
+enum Ended {
+    Exited(Result<Outcome>),
+    TimedOut,
+    Cancelled,
+}
+
+async fn execute(cmd: &Command) -> Result<Output> {
+    cmd.validate()?;
+    let group = Group::with_mechanism(cmd.mechanism)?;
+    let mut process = group.spawn(cmd)?;
+    let pid = process.pid();
+    let started = Instant::now();
+    let stdin = process.take_stdin();
+    let stdout = process.take_stdout();
+    let stderr = process.take_stderr();
+    // Cancelled once the whole tree is gone: the readers then take what is left in the
+    // pipes and stop, even if an escaped process (outside the container) still holds them.
+    let tree_gone = CancellationToken::new();
+
+    let control = async {
+        let _gone = tree_gone.clone().drop_guard();
+        let ended = tokio::select! {
+            biased;
+            r = process.wait() => Ended::Exited(r),
+            _ = sleep_opt(cmd.timeout) => Ended::TimedOut,
+            _ = cancelled_opt(cmd.cancel_token.as_ref()) => Ended::Cancelled,
+        };
+        let outcome = match ended {
+            Ended::Exited(r) => {
+                let outcome = r?;
+                group.kill()?;
+                outcome
+            }
+            Ended::TimedOut => {
+                tracing::warn!(
+                    program = %cmd.display_name(), pid, mechanism = %group.mechanism(),
+                    timeout_ms = cmd.timeout.unwrap_or_default().as_millis() as u64,
+                    "timed out; applying the cancel policy"
+                );
+                group.terminate(cmd.cancel).await?;
+                process.wait().await?;
+                Outcome::TimedOut
+            }
+            Ended::Cancelled => {
+                tracing::debug!(program = %cmd.display_name(), pid, mechanism = %group.mechanism(), "cancelled; applying the cancel policy");
+                group.terminate(cmd.cancel).await?;
+                process.wait().await?;
+                Outcome::Cancelled
+            }
+        };
+        group.wait_empty(None).await?;
+        Ok::<_, Error>(outcome)
+    };
+    let (_, out, err, outcome) = tokio::join!(
+        feed(stdin, &cmd.stdin, &tree_gone),
+        capture(stdout, &tree_gone),
+        capture(stderr, &tree_gone),
+        control
+    );
+    let outcome = outcome?;
+    let duration = started.elapsed();
+    group.close().await?;
+    Ok(Output {
+        stdout: out.map_err(|e| Error::io("reading standard output", e))?,
+        stderr: err.map_err(|e| Error::io("reading standard error", e))?,
+        outcome,
+        duration,
+        mechanism: process.mechanism(),
+        pid,
+        ok_codes: cmd.ok_codes.clone(),
+    })
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn cancelled_opt(token: Option<&CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn feed(pipe: Option<tokio::process::ChildStdin>, stdin: &Stdin, tree_gone: &CancellationToken) {
+    if let (Some(mut pipe), Stdin::Bytes(bytes)) = (pipe, stdin) {
+        tokio::select! {
+            // EPIPE (the child stopped reading) is not an error of the run.
+            _ = pipe.write_all(bytes) => {}
+            _ = tree_gone.cancelled() => {}
+        }
+        // `pipe` drops here: end of file for the child.
+    }
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+/// After the tree is gone, at most this much more is taken from a pipe that an
+/// escaped writer keeps filling.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+async fn capture<R: AsyncRead + AsFd + Unpin>(pipe: Option<R>, tree_gone: &CancellationToken) -> std::io::Result<Vec<u8>> {
+    let Some(mut pipe) = pipe else { return Ok(Vec::new()) };
+    let mut buf = Vec::new();
+    loop {
+        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+            buf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            biased;
+            _ = tree_gone.cancelled() => break,
+            // read_buf is cancel-safe: nothing is lost when the other branch wins.
+            n = pipe.read_buf(&mut buf) => if n? == 0 { return Ok(buf) },
+        }
+    }
+    // Every process of the tree is dead, so what they wrote is in the pipe now: take it
+    // without waiting for an end of file that a writer outside the container may withhold.
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut drained = 0;
+    while drained < DRAIN_LIMIT {
+        match rustix::io::read(pipe.as_fd(), &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                drained += n;
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(buf)
+}

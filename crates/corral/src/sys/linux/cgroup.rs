@@ -1,0 +1,301 @@
+//! cgroup v2 containers: discovery (pure v2, hybrid v2 at `unified`, or anywhere the
+//! mount table says), one child directory per group, `cgroup.kill` teardown (or freeze
+//! and a SIGKILL sweep on kernels before 5.14), and an inotify wait on `cgroup.events`.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{inotify, Mode, OFlags};
+use tokio::io::unix::AsyncFd;
+
+use crate::signal::Signal;
+
+/// Where this process can make cgroups.
+#[derive(Debug, Clone)]
+pub(crate) struct CgroupHost {
+    /// The cgroup2 mount point, e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`.
+    pub mount: PathBuf,
+    /// Our own cgroup, relative to the mount (the `0::` line of `/proc/self/cgroup`).
+    pub own: String,
+    /// `mount` + `own`: where corral creates its group directories.
+    pub base: PathBuf,
+}
+
+/// Discovers the cgroup v2 mount and our place in it, once per process.
+pub(crate) fn host() -> Result<&'static CgroupHost, String> {
+    static HOST: OnceLock<Result<CgroupHost, String>> = OnceLock::new();
+    HOST.get_or_init(discover).as_ref().map_err(Clone::clone)
+}
+
+fn discover() -> Result<CgroupHost, String> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
+    let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
+    let base = mount.join(own.trim_start_matches('/'));
+    Ok(CgroupHost { mount, own, base })
+}
+
+/// The mount point of the first cgroup2 filesystem in a mountinfo table.
+pub(crate) fn parse_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let mount_point = left.split_whitespace().nth(4)?;
+        Some(PathBuf::from(unescape_mountinfo(mount_point)))
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Our cgroup v2 path from `/proc/self/cgroup`.
+pub(crate) fn parse_own_cgroup(text: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim().to_owned())
+}
+
+/// One group's cgroup directory.
+pub(crate) struct Cgroup {
+    path: PathBuf,
+    /// `cgroup.procs`, opened write-only and close-on-exec before any fork: the child
+    /// writes `0` here to move itself in before exec.
+    procs: OwnedFd,
+    /// `cgroup.kill`, where the kernel has it (5.14+).
+    kill: Option<OwnedFd>,
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Cgroup {
+    /// Creates `corral-<our pid>-<n>` under our own cgroup. Any failure is the reason
+    /// for falling back, as text.
+    pub fn create() -> Result<Cgroup, String> {
+        let host = host()?;
+        Self::create_in(&host.base).map_err(|e| format!("cannot create a cgroup under {}: {e}", host.base.display()))
+    }
+
+    fn create_in(base: &Path) -> io::Result<Cgroup> {
+        let name = format!("corral-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let path = base.join(name);
+        fs::create_dir(&path)?;
+        let opened = (|| {
+            let procs = open_write(&path.join("cgroup.procs"))?;
+            let kill = match open_write(&path.join("cgroup.kill")) {
+                Ok(fd) => Some(fd),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            Ok((procs, kill))
+        })();
+        match opened {
+            Ok((procs, kill)) => Ok(Cgroup { path, procs, kill }),
+            Err(e) => {
+                let _ = fs::remove_dir(&path);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn procs_fd(&self) -> BorrowedFd<'_> {
+        self.procs.as_fd()
+    }
+
+    /// The pids in `cgroup.procs`.
+    pub fn pids(&self) -> io::Result<Vec<u32>> {
+        let text = fs::read_to_string(self.path.join("cgroup.procs"))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// `populated` from `cgroup.events`: whether any live process is in the subtree.
+    pub fn populated(&self) -> io::Result<bool> {
+        let text = fs::read_to_string(self.path.join("cgroup.events"))?;
+        Ok(text.lines().any(|l| l.trim() == "populated 1"))
+    }
+
+    /// Signals every member, sweeping `cgroup.procs` again until a pass finds no
+    /// process it has not signalled (a member may fork while we sweep).
+    pub fn signal(&self, sig: Signal) -> io::Result<()> {
+        if sig == Signal::Kill {
+            return self.kill();
+        }
+        let mut sent = HashSet::new();
+        for _ in 0..64 {
+            let mut new = false;
+            for pid in self.pids()? {
+                if sent.insert(pid) {
+                    new = true;
+                    super::super::unix::signal_pid(pid, sig)?;
+                }
+            }
+            if !new {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs the whole subtree: one write to `cgroup.kill`, or (before 5.14) freeze
+    /// the cgroup so nothing can fork, then SIGKILL every member until none is left.
+    pub fn kill(&self) -> io::Result<()> {
+        if let Some(fd) = &self.kill {
+            rustix::io::write(fd, b"1")?;
+            return Ok(());
+        }
+        let _ = fs::write(self.path.join("cgroup.freeze"), "1");
+        for _ in 0..1000 {
+            let pids = self.pids()?;
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                super::super::unix::signal_pid(pid, Signal::Kill)?;
+            }
+            if !self.populated()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for `populated 0`, woken by inotify on `cgroup.events` (no polling).
+    pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
+        let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+        let watch = self.watch_events(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and
+        // the same for the AsyncFd's whole life.
+        let afd = unsafe { AsyncFd::register_with_interest(watch, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+        loop {
+            if !self.populated()? {
+                return Ok(true);
+            }
+            let ready = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, afd.readable()).await {
+                    Ok(r) => r?,
+                    Err(_) => return Ok(!self.populated()?),
+                },
+                None => afd.readable().await?,
+            };
+            drain(afd.get_ref());
+            let mut ready = ready;
+            ready.clear_ready();
+        }
+    }
+
+    /// The blocking twin of [`wait_empty`](Self::wait_empty), for the teardown thread.
+    pub fn wait_empty_blocking(&self, limit: Duration) -> io::Result<bool> {
+        let deadline = Instant::now() + limit;
+        let watch = self.watch_events(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        loop {
+            if !self.populated()? {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let left = rustix::event::Timespec::try_from(deadline - now).unwrap_or(rustix::event::Timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            });
+            let mut fds = [rustix::event::PollFd::new(&watch, rustix::event::PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&left)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => drain(&watch),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Waits (on this thread) for the subtree to empty, then removes the directory.
+    pub fn wait_empty_and_remove_blocking(self) {
+        match self.wait_empty_blocking(Duration::from_secs(30)) {
+            Ok(true) => {
+                if let Err(e) = self.remove() {
+                    tracing::warn!(cgroup = %self.path.display(), error = %e, "cannot remove cgroup");
+                }
+            }
+            Ok(false) => tracing::warn!(cgroup = %self.path.display(), "cgroup still populated 30 s after kill; left in place"),
+            Err(e) => tracing::warn!(cgroup = %self.path.display(), error = %e, "cannot wait for cgroup to empty"),
+        }
+    }
+
+    /// Removes the (empty) directory; already gone is fine.
+    pub fn remove(&self) -> io::Result<()> {
+        match fs::remove_dir(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    }
+
+    fn watch_events(&self, flags: inotify::CreateFlags) -> io::Result<OwnedFd> {
+        let fd = inotify::init(flags)?;
+        inotify::add_watch(&fd, self.path.join("cgroup.events"), inotify::WatchFlags::MODIFY)?;
+        Ok(fd)
+    }
+}
+
+fn open_write(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// Reads and discards queued inotify events.
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 1024];
+    while matches!(rustix::io::read(fd, &mut buf), Ok(n) if n > 0) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_hybrid_unified_mount() {
+        let mi = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+                  35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+                  41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_eq!(parse_cgroup2_mount(mi), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+    }
+
+    #[test]
+    fn finds_a_pure_v2_mount_with_optional_fields_and_escapes() {
+        let mi = "25 30 0:23 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n\
+                  99 30 0:50 / /mnt/my\\040cg rw - cgroup2 none rw\n";
+        assert_eq!(parse_cgroup2_mount(mi), Some(PathBuf::from("/sys/fs/cgroup")));
+        let only_escaped = "99 30 0:50 / /mnt/my\\040cg rw - cgroup2 none rw\n";
+        assert_eq!(parse_cgroup2_mount(only_escaped), Some(PathBuf::from("/mnt/my cg")));
+        assert_eq!(parse_cgroup2_mount("1 2 0:1 / /proc rw - proc proc rw\n"), None);
+    }
+
+    #[test]
+    fn reads_our_own_v2_cgroup() {
+        let text = "4:memory:/x\n0::/user.slice/app.scope\n";
+        assert_eq!(parse_own_cgroup(text).as_deref(), Some("/user.slice/app.scope"));
+        assert_eq!(parse_own_cgroup("4:memory:/x\n"), None);
+    }
+}

@@ -1,0 +1,4 @@
+//! Linux: cgroup v2 containment and the kernel feature probes `corral doctor` reports.
+
+pub(crate) mod cgroup;
+pub(crate) mod probe;

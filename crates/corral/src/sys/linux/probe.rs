@@ -1,0 +1,75 @@
+//! Kernel feature probes for `corral doctor`: they try the real thing once.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
+
+/// `CLONE_INTO_CGROUP` as a `u64` (libc's constant is a deprecated overflowing `c_int`).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+const CLONE_PIDFD: u64 = 0x1000;
+
+/// `struct clone_args` (linux/sched.h), up to the `cgroup` field (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Whether `pidfd_open` works on this kernel.
+pub(crate) fn pidfd_works() -> bool {
+    rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty()).is_ok()
+}
+
+/// Starts a child with `clone3(CLONE_PIDFD | CLONE_INTO_CGROUP)` into the cgroup
+/// directory `dir`; the child exits at once and is reaped through its pidfd.
+/// Returns whether the kernel placed it (it must appear nowhere else).
+pub(crate) fn clone3_into_cgroup_works(dir: &Path) -> io::Result<bool> {
+    let dirfd = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut pidfd: libc::c_int = -1;
+    let args = CloneArgs {
+        flags: CLONE_PIDFD | CLONE_INTO_CGROUP,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dirfd.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM gives the child a copy of our address space with
+    // only this thread. The child makes exactly one raw syscall, exit_group, so it
+    // touches no lock or allocator state another thread may have held. `args` and
+    // `pidfd` outlive the call; the size is that of the struct we pass.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if ret == 0 {
+        // SAFETY: in the child; exit_group never returns and needs no memory.
+        unsafe { libc::syscall(libc::SYS_exit_group, 0) };
+    }
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::E2BIG) | Some(libc::EOPNOTSUPP) => Ok(false),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: the kernel stored a fresh pidfd we now own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // SAFETY: waitid with P_PIDFD on our own pidfd and a zeroed siginfo it fills in.
+    let rc = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(true)
+}

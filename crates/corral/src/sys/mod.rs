@@ -1,0 +1,162 @@
+//! The only place with unsafe code and OS calls. Everything above talks to one
+//! [`Container`] shape, whatever the platform provides underneath.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::command::Command;
+use crate::group::Mechanism;
+use crate::signal::Signal;
+
+mod cleanup;
+#[cfg(target_os = "linux")]
+pub(crate) mod linux;
+pub(crate) mod unix;
+
+pub(crate) use cleanup::flush as flush_teardowns;
+
+/// A kill-on-drop container: a cgroup v2 subtree or a set of POSIX process groups.
+pub(crate) enum Container {
+    #[cfg(target_os = "linux")]
+    Cgroup(linux::cgroup::Cgroup),
+    ProcessGroup(unix::pgroup::ProcessGroups),
+}
+
+/// What [`Container::create`] picked, and why it fell back if it did.
+pub(crate) struct Created {
+    pub container: Container,
+    pub fallback_reason: Option<String>,
+}
+
+impl Container {
+    /// Creates a container of the forced `mechanism`, or the strongest this host
+    /// offers. A forced mechanism the host lacks is an error, never a downgrade.
+    pub fn create(mechanism: Option<Mechanism>) -> Result<Created, (Mechanism, String)> {
+        match mechanism {
+            Some(Mechanism::ProcessGroup) => Ok(Created {
+                container: Container::ProcessGroup(unix::pgroup::ProcessGroups::new()),
+                fallback_reason: None,
+            }),
+            Some(Mechanism::CgroupV2) => Self::create_cgroup()
+                .map(|container| Created { container, fallback_reason: None })
+                .map_err(|reason| (Mechanism::CgroupV2, reason)),
+            None => match Self::create_cgroup() {
+                Ok(container) => Ok(Created { container, fallback_reason: None }),
+                Err(reason) => Ok(Created {
+                    container: Container::ProcessGroup(unix::pgroup::ProcessGroups::new()),
+                    fallback_reason: Some(reason),
+                }),
+            },
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn create_cgroup() -> Result<Container, String> {
+        linux::cgroup::Cgroup::create().map(Container::Cgroup)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn create_cgroup() -> Result<Container, String> {
+        Err("cgroups exist only on Linux".into())
+    }
+
+    pub fn mechanism(&self) -> Mechanism {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(_) => Mechanism::CgroupV2,
+            Container::ProcessGroup(_) => Mechanism::ProcessGroup,
+        }
+    }
+
+    pub fn cgroup_path(&self) -> Option<&Path> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => Some(cg.path()),
+            Container::ProcessGroup(_) => None,
+        }
+    }
+
+    /// Starts `cmd` (already validated, program resolved) inside this container.
+    /// The one spawn function: a faster path replaces the body, not the callers.
+    pub fn spawn(
+        &self,
+        cmd: &Command,
+        program: &Path,
+        env: &[(OsString, OsString)],
+    ) -> io::Result<tokio::process::Child> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.procs_fd())),
+            Container::ProcessGroup(pg) => {
+                let child = unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::NewProcessGroup)?;
+                if let Some(pid) = child.id() {
+                    pg.add(pid as i32);
+                }
+                Ok(child)
+            }
+        }
+    }
+
+    /// Sends `sig` to every process in the container.
+    pub fn signal(&self, sig: Signal) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.signal(sig),
+            Container::ProcessGroup(pg) => pg.signal(sig),
+        }
+    }
+
+    /// SIGKILLs every process in the container, at once.
+    pub fn kill(&self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.kill(),
+            Container::ProcessGroup(pg) => pg.signal(Signal::Kill),
+        }
+    }
+
+    /// Waits until no live process is left (zombies awaiting their reaper count as
+    /// gone), or `limit` passes. Returns whether the container is empty.
+    pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.wait_empty(limit).await,
+            Container::ProcessGroup(pg) => pg.wait_empty(limit).await,
+        }
+    }
+
+    /// The live processes in the container.
+    pub fn pids(&self) -> io::Result<Vec<u32>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.pids(),
+            Container::ProcessGroup(pg) => pg.pids(),
+        }
+    }
+
+    /// Removes what the container left on the system (the cgroup directory).
+    /// Call once it is empty.
+    pub fn remove(&self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.remove(),
+            Container::ProcessGroup(_) => Ok(()),
+        }
+    }
+
+    /// Kills everything now, on the caller's thread; waits for the tree to empty and
+    /// removes the directory on corral's teardown thread, so that a drop never blocks
+    /// an async runtime.
+    pub fn teardown_in_background(self) {
+        if let Err(e) = self.kill() {
+            tracing::warn!(error = %e, "kill on drop failed");
+        }
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cleanup::defer(Box::new(move || cg.wait_empty_and_remove_blocking())),
+            Container::ProcessGroup(_) => {}
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! POSIX process groups: the portable, weaker container. Each started process leads
+//! a new process group; the container is the set of those groups. A child that calls
+//! `setsid` (or `setpgid`) leaves its group and escapes: the documented limit.
+
+use std::io;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rustix::process::Pid;
+
+use crate::signal::Signal;
+
+pub(crate) struct ProcessGroups {
+    pgids: Mutex<Vec<i32>>,
+}
+
+impl ProcessGroups {
+    pub fn new() -> Self {
+        ProcessGroups { pgids: Mutex::new(Vec::new()) }
+    }
+
+    pub fn add(&self, pgid: i32) {
+        self.pgids.lock().unwrap_or_else(|e| e.into_inner()).push(pgid);
+    }
+
+    /// Signals every group; a group that no longer exists is forgotten, so a later
+    /// signal can never reach an unrelated group that reuses the id.
+    pub fn signal(&self, sig: Signal) -> io::Result<()> {
+        let mut pgids = self.pgids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first_err = None;
+        pgids.retain(|&pgid| {
+            let Some(p) = Pid::from_raw(pgid) else { return false };
+            match rustix::process::kill_process_group(p, super::to_rustix(sig)) {
+                Ok(()) => true,
+                Err(rustix::io::Errno::SRCH) => false,
+                Err(e) => {
+                    first_err.get_or_insert(io::Error::from(e));
+                    true
+                }
+            }
+        });
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Live (non-zombie) members of our groups.
+    pub fn pids(&self) -> io::Result<Vec<u32>> {
+        let pgids = self.live_pgids();
+        if pgids.is_empty() {
+            return Ok(Vec::new());
+        }
+        members(&pgids)
+    }
+
+    fn is_empty(&self) -> io::Result<bool> {
+        let pgids = self.live_pgids();
+        if pgids.is_empty() {
+            return Ok(true);
+        }
+        if cfg!(target_os = "linux") {
+            Ok(members(&pgids)?.is_empty())
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// The groups that still have at least one member (zombies included).
+    fn live_pgids(&self) -> Vec<i32> {
+        let mut pgids = self.pgids.lock().unwrap_or_else(|e| e.into_inner());
+        pgids.retain(|&pgid| {
+            Pid::from_raw(pgid).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok())
+        });
+        pgids.clone()
+    }
+
+    /// No notification exists for "a process group is empty", so this polls with a
+    /// short, growing interval (1 ms up to 20 ms). `kill(-pgid, 0)` answers ESRCH once
+    /// every member is reaped; members that are zombies awaiting their reaper count as gone.
+    pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
+        let deadline = limit.map(|l| Instant::now() + l);
+        let mut interval = Duration::from_millis(1);
+        loop {
+            if self.is_empty()? {
+                return Ok(true);
+            }
+            let mut nap = interval;
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d {
+                    return Ok(false);
+                }
+                nap = nap.min(d - now);
+            }
+            tokio::time::sleep(nap).await;
+            interval = (interval * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn members(pgids: &[i32]) -> io::Result<Vec<u32>> {
+    Ok(super::all_procs()?
+        .into_iter()
+        .filter(|p| p.state != b'Z' && pgids.contains(&p.pgrp))
+        .map(|p| p.pid)
+        .collect())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn members(_pgids: &[i32]) -> io::Result<Vec<u32>> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "listing process-group members needs /proc"))
+}

@@ -1,0 +1,80 @@
+//! Starting a child inside a container, atomically.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::Path;
+
+use crate::command::{Command, Stdin, Stdio};
+
+/// Where the new child goes before it runs any code of its own.
+pub(crate) enum Placement<'a> {
+    /// Its own new process group (`setpgid(0, 0)`, done by `posix_spawn`).
+    NewProcessGroup,
+    /// This cgroup: the child writes `0` to the `cgroup.procs` fd, opened (close-on-exec)
+    /// by the parent before the fork, between fork and exec.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Cgroup(BorrowedFd<'a>),
+}
+
+pub(crate) fn spawn(
+    cmd: &Command,
+    program: &Path,
+    env: &[(OsString, OsString)],
+    placement: Placement<'_>,
+) -> io::Result<tokio::process::Child> {
+    let mut c = tokio::process::Command::new(program);
+    c.arg0(&cmd.program)
+        .args(&cmd.args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(false);
+    if let Some(dir) = &cmd.cwd {
+        c.current_dir(dir);
+    }
+    if let Some(uid) = cmd.uid {
+        c.uid(uid);
+    }
+    if let Some(gid) = cmd.gid {
+        c.gid(gid);
+    }
+    c.stdin(match cmd.stdin {
+        Stdin::Null => std::process::Stdio::null(),
+        Stdin::Inherit => std::process::Stdio::inherit(),
+        Stdin::Bytes(_) => std::process::Stdio::piped(),
+    });
+    c.stdout(stdio(cmd.stdout));
+    c.stderr(stdio(cmd.stderr));
+    match placement {
+        Placement::NewProcessGroup => {
+            c.process_group(0);
+        }
+        Placement::Cgroup(procs) => {
+            let fd = procs.as_raw_fd();
+            // SAFETY: the closure runs in the child between fork and exec. It makes one
+            // write(2) syscall, which is async-signal-safe, and builds its error from the
+            // raw errno without allocating. `fd` stays open in the parent (the Cgroup
+            // owns it) until spawn returns, and is close-on-exec so the program never
+            // inherits it.
+            unsafe {
+                c.pre_exec(move || {
+                    let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+                    if n == 1 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+    }
+    c.spawn()
+}
+
+fn stdio(s: Stdio) -> std::process::Stdio {
+    match s {
+        Stdio::Capture => std::process::Stdio::piped(),
+        Stdio::Inherit => std::process::Stdio::inherit(),
+        Stdio::Null => std::process::Stdio::null(),
+    }
+}
