@@ -1,1 +1,234 @@
-fn main(){}
+//! `corral`: run a program in a kill-on-drop container, or report what this host offers.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use corral::{CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, Signal, Stdin, Stdio};
+use serde_json::json;
+
+/// Exit status when corral itself fails (as timeout(1) and env(1) do).
+const EXIT_CORRAL_FAILED: u8 = 125;
+const EXIT_NOT_EXECUTABLE: u8 = 126;
+const EXIT_NOT_FOUND: u8 = 127;
+const EXIT_TIMED_OUT: u8 = 124;
+
+#[derive(Parser)]
+#[command(name = "corral", version, about = "Run programs in kill-on-drop containers: nothing they start outlives them.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run PROGRAM in its own container with inherited stdio. The exit code mirrors
+    /// the child's: 124 on timeout, 128+N when killed by signal N, 125 when corral
+    /// fails, 126 not executable, 127 not found. SIGINT, SIGTERM and SIGHUP sent to
+    /// corral cancel the run (cancel signal, grace, SIGKILL) and exit 128+N.
+    Run(RunArgs),
+    /// Report what this host offers: mechanism, cgroup paths, kernel features.
+    Doctor {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Kill the tree after this long (e.g. 500ms, 5s, 2m): cancel signal, grace, SIGKILL.
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Time between the cancel signal and SIGKILL.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    grace: Duration,
+    /// The signal a timeout or cancellation sends first (SIGTERM, SIGINT, SIGQUIT,
+    /// SIGHUP, SIGUSR1, SIGUSR2; SIGKILL kills at once).
+    #[arg(long, value_parser = parse_cancel_signal, default_value = "SIGTERM")]
+    cancel_signal: Signal,
+    /// Containment mechanism.
+    #[arg(long, value_enum, default_value_t = MechanismArg::Auto)]
+    mechanism: MechanismArg,
+    /// Print a one-line JSON summary (outcome, duration, mechanism, pid) to stderr.
+    #[arg(long)]
+    json: bool,
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MechanismArg {
+    Auto,
+    Cgroup,
+    ProcessGroup,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 2m)"))
+}
+
+fn parse_cancel_signal(s: &str) -> Result<Signal, String> {
+    let sig: Signal = s.parse().map_err(|e: corral::Error| e.to_string())?;
+    if sig.is_cancel_signal() {
+        Ok(sig)
+    } else {
+        Err(format!("{sig} cannot be a cancel signal"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match cli.command {
+        Cmd::Run(args) => run(args),
+        Cmd::Doctor { json } => doctor(json),
+    };
+    corral::flush_teardowns(Duration::from_secs(5));
+    ExitCode::from(code)
+}
+
+fn run(args: RunArgs) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("corral: cannot start a runtime: {e}");
+            return EXIT_CORRAL_FAILED;
+        }
+    };
+    rt.block_on(async move {
+        let token = CancellationToken::new();
+        let received = Arc::new(AtomicI32::new(0));
+        if let Err(e) = forward_signals(token.clone(), received.clone()) {
+            eprintln!("corral: cannot install signal handlers: {e}");
+            return EXIT_CORRAL_FAILED;
+        }
+        let mut cmd = Command::new(&args.command[0])
+            .args(&args.command[1..])
+            .stdin(Stdin::Inherit)
+            .stdout(Stdio::Inherit)
+            .stderr(Stdio::Inherit)
+            .cancel_signal(args.cancel_signal)
+            .grace(args.grace)
+            .cancel_on(token);
+        if let Some(t) = args.timeout {
+            cmd = cmd.timeout(t);
+        }
+        match args.mechanism {
+            MechanismArg::Auto => {}
+            MechanismArg::Cgroup => cmd = cmd.mechanism(Mechanism::CgroupV2),
+            MechanismArg::ProcessGroup => cmd = cmd.mechanism(Mechanism::ProcessGroup),
+        }
+        match cmd.output().await {
+            Ok(out) => {
+                if args.json {
+                    eprintln!("{}", summary(&out));
+                }
+                exit_code(out.outcome, received.load(Ordering::SeqCst))
+            }
+            Err(e) => {
+                eprintln!("corral: {e}");
+                match e.kind() {
+                    ErrorKind::NotFound => EXIT_NOT_FOUND,
+                    ErrorKind::PermissionDenied => EXIT_NOT_EXECUTABLE,
+                    _ => EXIT_CORRAL_FAILED,
+                }
+            }
+        }
+    })
+}
+
+/// SIGINT, SIGTERM and SIGHUP cancel the run; the first one received sets the exit code.
+fn forward_signals(token: CancellationToken, received: Arc<AtomicI32>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        let sig = tokio::select! {
+            _ = int.recv() => libc::SIGINT,
+            _ = term.recv() => libc::SIGTERM,
+            _ = hup.recv() => libc::SIGHUP,
+        };
+        received.store(sig, Ordering::SeqCst);
+        token.cancel();
+    });
+    Ok(())
+}
+
+fn exit_code(outcome: Outcome, received_signal: i32) -> u8 {
+    match outcome {
+        Outcome::Exited(c) => c as u8,
+        Outcome::Signalled { signal, .. } => (128 + signal) as u8,
+        Outcome::TimedOut => EXIT_TIMED_OUT,
+        Outcome::Cancelled => (128 + received_signal) as u8,
+    }
+}
+
+fn summary(out: &Output) -> serde_json::Value {
+    let (kind, code, signal) = match out.outcome {
+        Outcome::Exited(c) => ("exited", Some(c), None),
+        Outcome::Signalled { signal, .. } => ("signalled", None, Some(signal)),
+        Outcome::TimedOut => ("timed_out", None, None),
+        Outcome::Cancelled => ("cancelled", None, None),
+    };
+    json!({
+        "outcome": kind,
+        "code": code,
+        "signal": signal,
+        "duration_ms": out.duration.as_secs_f64() * 1000.0,
+        "mechanism": out.mechanism.name(),
+        "pid": out.pid,
+    })
+}
+
+fn doctor(as_json: bool) -> u8 {
+    let r = corral::host::HostReport::probe();
+    if as_json {
+        let v = json!({
+            "mechanism": r.mechanism.name(),
+            "fallback_reason": r.fallback_reason,
+            "kernel": r.kernel,
+            "cgroup2_mount": r.cgroup2_mount,
+            "own_cgroup": r.own_cgroup,
+            "cgroup_base": r.cgroup_base,
+            "cgroup_writable": r.cgroup_writable,
+            "cgroup_kill": r.cgroup_kill,
+            "cgroup_freeze": r.cgroup_freeze,
+            "clone3_into_cgroup": r.clone3_into_cgroup,
+            "pidfd": r.pidfd,
+        });
+        println!("{v}");
+        return 0;
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map_or("none".to_string(), |p| p.display().to_string());
+    println!("mechanism:             {}", r.mechanism);
+    match &r.fallback_reason {
+        Some(why) => println!("why:                   {why}"),
+        None => println!("why:                   a cgroup v2 directory can be created and written"),
+    }
+    println!("kernel:                {}", r.kernel);
+    println!("cgroup2 mount:         {}", path(&r.cgroup2_mount));
+    println!("own cgroup:            {}", r.own_cgroup.as_deref().unwrap_or("none"));
+    println!("group directories in:  {}", path(&r.cgroup_base));
+    println!("cgroup writable:       {}", yes(r.cgroup_writable));
+    println!("cgroup.kill:           {}", yes(r.cgroup_kill));
+    println!("cgroup.freeze:         {}", yes(r.cgroup_freeze));
+    println!(
+        "clone3 INTO_CGROUP:    {}",
+        r.clone3_into_cgroup.map_or("not tried (no cgroup)", |b| if b { "yes" } else { "no" })
+    );
+    println!("pidfd:                 {}", yes(r.pidfd));
+    0
+}

@@ -39,7 +39,8 @@ fn discover() -> Result<CgroupHost, String> {
     let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
     let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
     let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
-    let base = mount.join(own.trim_start_matches('/'));
+    let rel = own.trim_start_matches('/');
+    let base = if rel.is_empty() { mount.clone() } else { mount.join(rel) };
     Ok(CgroupHost { mount, own, base })
 }
 
