@@ -1,0 +1,177 @@
+//! Helpers shared by the integration tests: real process trees that report their
+//! pids through a FIFO, survivor checks against /proc, pidfd-based waits for death,
+//! and guards that clean up even when a test fails.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use corral::{Group, Mechanism};
+
+/// The mechanisms to test on this host. ProcessGroup always; CgroupV2 when a cgroup
+/// can be created here (else a printed reason, and the cgroup half is skipped).
+pub fn mechanisms() -> Vec<Mechanism> {
+    let mut v = Vec::new();
+    match Group::builder().mechanism(Mechanism::CgroupV2).build() {
+        Ok(g) => {
+            drop(g);
+            v.push(Mechanism::CgroupV2);
+        }
+        Err(e) => eprintln!("SKIP cgroup-v2 half: {e}"),
+    }
+    v.push(Mechanism::ProcessGroup);
+    v
+}
+
+/// Whether `pid` is a live process (a zombie awaiting its reaper counts as dead).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// The pids of `pids` that are still alive.
+pub fn survivors(pids: &[u32]) -> Vec<u32> {
+    pids.iter().copied().filter(|&p| alive(p)).collect()
+}
+
+/// Waits (woken by each process's pidfd, no polling) until every pid has exited, or
+/// `limit` passes; returns the survivors.
+pub fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + limit;
+    for &pid in pids {
+        let Some(p) = rustix::process::Pid::from_raw(pid as i32) else { continue };
+        let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) else {
+            continue; // already gone
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ts = rustix::event::Timespec::try_from(left).unwrap();
+            let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => break,
+            }
+        }
+    }
+    survivors(pids)
+}
+
+/// Asserts that none of `pids` is alive (after waiting up to `limit` for them to die).
+pub fn assert_all_gone(pids: &[u32], limit: Duration, what: &str) {
+    let left = wait_gone(pids, limit);
+    assert!(left.is_empty(), "{what}: survivors {left:?} of {pids:?}");
+}
+
+/// SIGKILLs the listed pids when dropped: a test that fails (or shows an escape)
+/// still leaves nothing running.
+#[derive(Default)]
+pub struct Reaper(pub Vec<u32>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if alive(pid) {
+                if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+/// A process tree that reports its pids through a FIFO: two background `sleep`s
+/// (grandchildren of the caller), optionally a double-forked `setsid` daemon, and the
+/// shell itself, which then waits.
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+    pub fifo: PathBuf,
+    pub daemon: bool,
+}
+
+impl Tree {
+    pub fn new(daemon: bool) -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pids");
+        let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(st.success());
+        Tree { dir, fifo, daemon }
+    }
+
+    /// How many pids the script reports.
+    pub fn count(&self) -> usize {
+        if self.daemon {
+            4
+        } else {
+            3
+        }
+    }
+
+    /// Arguments for `sh`.
+    pub fn sh_args(&self) -> Vec<String> {
+        // The daemon reports its own pid once setsid has run (reporting `$!` after the
+        // fork would race with the setsid), marked with a `d`.
+        let daemon = if self.daemon { "( setsid sh -c 'echo d$$ >&3; exec sleep 1000 3>&-' & )\n" } else { "" };
+        let script = format!(
+            "exec 3>\"$1\"\nsleep 1000 3>&- & echo $! >&3\nsleep 1000 3>&- & echo $! >&3\n{daemon}echo $$ >&3\nexec 3>&-\nwait\n"
+        );
+        vec!["-c".into(), script, "tree".into(), self.fifo.display().to_string()]
+    }
+
+    pub fn command(&self) -> corral::Command {
+        corral::Command::new("sh").args(self.sh_args())
+    }
+
+    /// Reads the reported pids (blocks until the tree has started them).
+    pub async fn pids(&self) -> Vec<u32> {
+        let fifo = self.fifo.clone();
+        let n = self.count();
+        let read = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&fifo).unwrap();
+            let lines: Vec<String> = BufReader::new(f).lines().take(n).map(|l| l.unwrap()).collect();
+            // Plain pids first, the daemon's (`d<pid>`) last.
+            let (daemon, plain): (Vec<_>, Vec<_>) = lines.iter().partition(|l| l.starts_with('d'));
+            plain
+                .iter()
+                .chain(daemon.iter())
+                .map(|l| l.trim_start_matches('d').trim().parse::<u32>().unwrap())
+                .collect::<Vec<_>>()
+        });
+        tokio::time::timeout(Duration::from_secs(20), read).await.expect("tree did not report its pids").unwrap()
+    }
+
+    /// The daemon's pid (the last of [`pids`](Self::pids)) when there is one.
+    pub fn daemon_pid(&self, pids: &[u32]) -> Option<u32> {
+        self.daemon.then(|| pids[pids.len() - 1])
+    }
+}
+
+/// Our cgroup directories currently on the system (named `corral-<our pid>-*`).
+pub fn our_cgroup_dirs() -> Vec<PathBuf> {
+    let Some(base) = cgroup_base() else { return Vec::new() };
+    let prefix = format!("corral-{}-", std::process::id());
+    std::fs::read_dir(base)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn cgroup_base() -> Option<PathBuf> {
+    corral::host::HostReport::probe().cgroup_base
+}
+
+/// Asserts a group's cgroup directory is gone.
+pub fn assert_no_dir(path: Option<&Path>) {
+    if let Some(p) = path {
+        assert!(!p.exists(), "cgroup directory {} left behind", p.display());
+    }
+}
