@@ -398,6 +398,15 @@ impl Command {
         self.cancel.validate()
     }
 
+    /// Validates, then resolves the environment and the program: everything that can
+    /// fail on bad input fails here, before any container exists.
+    pub(crate) fn prepare(&self) -> Result<Prepared> {
+        self.validate()?;
+        let env = self.resolved_env();
+        let program = self.resolve_program(&env)?;
+        Ok(Prepared { env, program })
+    }
+
     /// The environment the child will see, resolved against ours now.
     pub(crate) fn resolved_env(&self) -> Vec<(OsString, OsString)> {
         let mut vars: BTreeMap<OsString, OsString> = match &self.inherit {
@@ -461,6 +470,12 @@ impl Command {
     fn permission_denied(&self, path: &Path, e: std::io::Error) -> Error {
         Error::PermissionDenied { what: format!("executing {}", path.display()), source: Some(e) }
     }
+}
+
+/// A validated command's resolved environment and executable.
+pub(crate) struct Prepared {
+    pub env: Vec<(OsString, OsString)>,
+    pub program: PathBuf,
 }
 
 enum Found {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::command::{Command, ShutdownPolicy};
+use crate::command::{Command, Prepared, ShutdownPolicy};
 use crate::error::{Error, Result};
 use crate::process::RunningProcess;
 use crate::signal::Signal;
@@ -167,17 +167,18 @@ impl Group {
     /// Starts `cmd` in this group. Its timeout and cancel token do not apply here
     /// (they belong to the verbs); stdin bytes are fed by a background task.
     pub fn start(&self, cmd: impl Borrow<Command>) -> Result<RunningProcess> {
-        let mut process = self.spawn(cmd.borrow())?;
-        process.feed_stdin_in_background(&cmd.borrow().stdin);
+        let cmd = cmd.borrow();
+        let mut process = self.spawn(cmd, &cmd.prepare()?)?;
+        process.feed_stdin_in_background(&cmd.stdin);
         Ok(process)
     }
 
-    /// Validates, resolves and spawns; bad input fails before anything is created.
-    pub(crate) fn spawn(&self, cmd: &Command) -> Result<RunningProcess> {
-        cmd.validate()?;
-        let env = cmd.resolved_env();
-        let program = cmd.resolve_program(&env)?;
-        let child = self.container().spawn(cmd, &program, &env).map_err(|e| spawn_error(cmd, e))?;
+    /// Spawns a prepared command into this group.
+    pub(crate) fn spawn(&self, cmd: &Command, prepared: &Prepared) -> Result<RunningProcess> {
+        let child = self
+            .container()
+            .spawn(cmd, &prepared.program, &prepared.env)
+            .map_err(|e| spawn_error(cmd, e))?;
         Ok(RunningProcess::new(child, cmd.display_name(), self.mechanism))
     }
 

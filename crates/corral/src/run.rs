@@ -177,9 +177,16 @@ enum Ended {
 }
 
 async fn execute(cmd: &Command) -> Result<Output> {
-    cmd.validate()?;
+    let prepared = cmd.prepare()?;
     let group = Group::with_mechanism(cmd.mechanism)?;
-    let mut process = group.spawn(cmd)?;
+    let mut process = match group.spawn(cmd, &prepared) {
+        Ok(p) => p,
+        Err(e) => {
+            // Remove the (empty) container before returning: nothing is left behind.
+            let _ = group.close().await;
+            return Err(e);
+        }
+    };
     let pid = process.pid();
     let started = Instant::now();
     let stdin = process.take_stdin();

@@ -187,6 +187,12 @@ impl Cgroup {
 
     /// Waits for `populated 0`, woken by inotify on `cgroup.events` (no polling).
     pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
+        // Already empty (the common case once the main process is reaped): answer
+        // without an inotify instance, whose teardown waits for an SRCU grace period
+        // (milliseconds). Otherwise watch first, then re-check, so no change is missed.
+        if !self.populated()? {
+            return Ok(true);
+        }
         let deadline = limit.map(|l| tokio::time::Instant::now() + l);
         let watch = self.watch_events(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
         // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and
@@ -211,6 +217,9 @@ impl Cgroup {
 
     /// The blocking twin of [`wait_empty`](Self::wait_empty), for the teardown thread.
     pub fn wait_empty_blocking(&self, limit: Duration) -> io::Result<bool> {
+        if !self.populated()? {
+            return Ok(true);
+        }
         let deadline = Instant::now() + limit;
         let watch = self.watch_events(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
         loop {

@@ -1,0 +1,47 @@
+//! 1000 sequential runs leave the fd count and the zombie count where they started.
+//! One test in its own binary, so no other test's fds or children disturb the counts.
+
+mod common;
+
+use corral::{Command, Outcome};
+
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Zombie children of this process.
+fn zombies() -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let (_, rest) = s.rsplit_once(')')?;
+                    let mut f = rest.split_whitespace();
+                    Some(f.next()? == "Z" && f.next()? == me)
+                })
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_runs_leak_no_fd_and_no_zombie() {
+    for m in common::mechanisms() {
+        // Warm up: runtime signal pipe, teardown thread, cgroup discovery.
+        Command::new("true").mechanism(m).output().await.unwrap();
+        let fds = fd_count();
+        let zombies_before = zombies();
+        let dirs = common::our_cgroup_dirs();
+        for i in 0..1000 {
+            let out = Command::new("sh").args(["-c", "echo x; true & exit 0"]).mechanism(m).output().await.unwrap();
+            assert_eq!(out.outcome, Outcome::Exited(0), "{m}: run {i}");
+        }
+        assert_eq!(fd_count(), fds, "{m}: fd count moved");
+        assert_eq!(zombies(), zombies_before, "{m}: zombies appeared");
+        assert_eq!(common::our_cgroup_dirs(), dirs, "{m}: cgroup directories left");
+    }
+}
