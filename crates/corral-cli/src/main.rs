@@ -17,7 +17,11 @@ const EXIT_NOT_FOUND: u8 = 127;
 const EXIT_TIMED_OUT: u8 = 124;
 
 #[derive(Parser)]
-#[command(name = "corral", version, about = "Run programs in kill-on-drop containers: nothing they start outlives them.")]
+#[command(
+    name = "corral",
+    version,
+    about = "Run programs in kill-on-drop containers: nothing they start outlives them."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

@@ -11,10 +11,12 @@ async fn main() -> corral::Result<()> {
         let t = Instant::now();
         let g = corral::Group::builder().mechanism(mech).build()?;
         let a = t.elapsed();
-        let mut p = g.start(corral::Command::new("/bin/true"))?;
+        let mut p =
+            g.start(corral::Command::new("sh").args(["-c", "echo x; true & exit 0"]).stdout(corral::Stdio::Null))?;
         let b = t.elapsed();
         p.wait().await?;
         let c = t.elapsed();
+        g.kill()?;
         g.wait_empty(None).await?;
         let d = t.elapsed();
         g.close().await?;

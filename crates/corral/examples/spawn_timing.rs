@@ -23,5 +23,10 @@ async fn main() -> corral::Result<()> {
         std::process::Command::new("/bin/true").output().unwrap();
     }
     println!("std /bin/true: {:?} per run", t.elapsed() / 200);
+    let t = Instant::now();
+    for _ in 0..200 {
+        std::process::Command::new("sh").args(["-c", "echo x; true & exit 0"]).output().unwrap();
+    }
+    println!("std sh bg: {:?} per run", t.elapsed() / 200);
     Ok(())
 }

@@ -412,10 +412,7 @@ impl Command {
         let mut vars: BTreeMap<OsString, OsString> = match &self.inherit {
             Inherit::All => std::env::vars_os().collect(),
             Inherit::Nothing => BTreeMap::new(),
-            Inherit::Only(names) => names
-                .iter()
-                .filter_map(|n| std::env::var_os(n).map(|v| (n.clone(), v)))
-                .collect(),
+            Inherit::Only(names) => names.iter().filter_map(|n| std::env::var_os(n).map(|v| (n.clone(), v))).collect(),
         };
         for (k, v) in &self.env {
             match v {

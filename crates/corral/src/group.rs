@@ -175,10 +175,7 @@ impl Group {
 
     /// Spawns a prepared command into this group.
     pub(crate) fn spawn(&self, cmd: &Command, prepared: &Prepared) -> Result<RunningProcess> {
-        let child = self
-            .container()
-            .spawn(cmd, &prepared.program, &prepared.env)
-            .map_err(|e| spawn_error(cmd, e))?;
+        let child = self.container().spawn(cmd, &prepared.program, &prepared.env).map_err(|e| spawn_error(cmd, e))?;
         Ok(RunningProcess::new(child, cmd.display_name(), self.mechanism))
     }
 

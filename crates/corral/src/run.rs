@@ -156,10 +156,9 @@ impl Command {
 
     fn failure(&self, out: &Output) -> Error {
         match out.outcome {
-            Outcome::TimedOut => Error::TimedOut {
-                program: self.program_lossy(),
-                timeout: self.timeout.unwrap_or_default(),
-            },
+            Outcome::TimedOut => {
+                Error::TimedOut { program: self.program_lossy(), timeout: self.timeout.unwrap_or_default() }
+            }
             Outcome::Cancelled => Error::Cancelled { program: self.program_lossy() },
             outcome => Error::CommandFailed {
                 program: self.program_lossy(),
@@ -280,7 +279,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// escaped writer keeps filling.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
-async fn capture<R: AsyncRead + AsFd + Unpin>(pipe: Option<R>, tree_gone: &CancellationToken) -> std::io::Result<Vec<u8>> {
+async fn capture<R: AsyncRead + AsFd + Unpin>(
+    pipe: Option<R>,
+    tree_gone: &CancellationToken,
+) -> std::io::Result<Vec<u8>> {
     let Some(mut pipe) = pipe else { return Ok(Vec::new()) };
     let mut buf = Vec::new();
     loop {

@@ -80,15 +80,8 @@ signals! {
 impl Signal {
     /// The signals a cancel policy may use: SIGTERM, SIGINT, SIGQUIT, SIGHUP,
     /// SIGUSR1, SIGUSR2 and SIGKILL (an immediate whole-tree kill).
-    pub const CANCEL_SIGNALS: &'static [Signal] = &[
-        Signal::Term,
-        Signal::Int,
-        Signal::Quit,
-        Signal::Hup,
-        Signal::Usr1,
-        Signal::Usr2,
-        Signal::Kill,
-    ];
+    pub const CANCEL_SIGNALS: &'static [Signal] =
+        &[Signal::Term, Signal::Int, Signal::Quit, Signal::Hup, Signal::Usr1, Signal::Usr2, Signal::Kill];
 
     /// Whether a cancel policy accepts this signal.
     pub fn is_cancel_signal(self) -> bool {

@@ -132,14 +132,9 @@ async fn an_escaped_daemon_holding_the_pipe_does_not_hang_output() {
         // The daemon keeps the captured stdout open; it reports its pid through a FIFO
         // once setsid has run, so the shell exits only after the escape is complete.
         let tree = Tree::new(false);
-        let script = r#"( setsid sh -c 'echo $$ > "$1"; exec sleep 1000' sh "$1" & ); read pid < "$1"; echo $pid; echo done"#;
-        let out = Command::new("sh")
-            .args(["-c", script, "sh"])
-            .arg(&tree.fifo)
-            .mechanism(m)
-            .output()
-            .await
-            .unwrap();
+        let script =
+            r#"( setsid sh -c 'echo $$ > "$1"; exec sleep 1000' sh "$1" & ); read pid < "$1"; echo $pid; echo done"#;
+        let out = Command::new("sh").args(["-c", script, "sh"]).arg(&tree.fifo).mechanism(m).output().await.unwrap();
         let text = out.stdout_str();
         let daemon: u32 = text.lines().next().unwrap().parse().unwrap();
         let _reaper = Reaper(vec![daemon]);
@@ -172,7 +167,11 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace_period() {
         let _reaper = Reaper(pids.clone());
         assert_eq!(pids.len(), 3);
         assert_eq!(out.outcome, Outcome::TimedOut);
-        assert!(out.duration >= Duration::from_millis(300) + grace, "{m}: the grace period was not honoured: {:?}", out.duration);
+        assert!(
+            out.duration >= Duration::from_millis(300) + grace,
+            "{m}: the grace period was not honoured: {:?}",
+            out.duration
+        );
         assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}");
     }
 }

@@ -54,7 +54,17 @@ fn events_never_carry_arguments_environment_directory_or_output() {
         });
     });
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for needle in ["spawned", "exited", "timed out", "teardown", "program=sh", "program=sleep", "pid=", "mechanism=", "elapsed_ms="] {
+    for needle in [
+        "spawned",
+        "exited",
+        "timed out",
+        "teardown",
+        "program=sh",
+        "program=sleep",
+        "pid=",
+        "mechanism=",
+        "elapsed_ms=",
+    ] {
         assert!(log.contains(needle), "expected {needle:?} in the events:\n{log}");
     }
     for secret in ["SECRET-OUTPUT", "SECRET-ERR", "SECRET-ARG", "SECRET-ENV", "SECRET_VAR", "secret-cwd"] {

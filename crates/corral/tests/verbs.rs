@@ -10,12 +10,8 @@ use corral::{Command, ErrorKind, Mechanism, Outcome, Stdio};
 #[tokio::test]
 async fn output_captures_both_streams_and_treats_a_failure_as_data() {
     for m in common::mechanisms() {
-        let out = Command::new("sh")
-            .args(["-c", "echo out; echo err >&2; exit 3"])
-            .mechanism(m)
-            .output()
-            .await
-            .unwrap();
+        let out =
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]).mechanism(m).output().await.unwrap();
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.outcome, Outcome::Exited(3));
@@ -83,7 +79,8 @@ async fn exit_code_and_probe() {
 #[tokio::test]
 async fn a_timeout_on_sleep_returns_promptly() {
     for m in common::mechanisms() {
-        let out = Command::new("sleep").arg("100").mechanism(m).timeout(Duration::from_millis(200)).output().await.unwrap();
+        let out =
+            Command::new("sleep").arg("100").mechanism(m).timeout(Duration::from_millis(200)).output().await.unwrap();
         assert_eq!(out.outcome, Outcome::TimedOut);
         // sleep dies on SIGTERM at once: far from the 100 s it asked for, or the 5 s grace.
         assert!(out.duration < Duration::from_secs(4), "{m}: {:?}", out.duration);
@@ -111,10 +108,7 @@ async fn environment_set_remove_clear_and_allow() {
     let sh = |script: &str| Command::new("sh").args(["-c", script]);
     assert_eq!(sh("echo $HOME").run().await.unwrap(), home);
     assert_eq!(sh("echo $A").env("A", "1").run().await.unwrap(), "1");
-    assert_eq!(
-        sh("echo ${HOME:-unset}").env_remove("HOME").run().await.unwrap(),
-        "unset"
-    );
+    assert_eq!(sh("echo ${HOME:-unset}").env_remove("HOME").run().await.unwrap(), "unset");
     let cleared = Command::new("/usr/bin/env").env_clear().env("ONLY", "me").run().await.unwrap();
     assert_eq!(cleared, "ONLY=me");
     let allowed = Command::new("/usr/bin/env").env_allow(["HOME"]).env("B", "2").run().await.unwrap();

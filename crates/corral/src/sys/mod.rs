@@ -88,7 +88,9 @@ impl Container {
     ) -> io::Result<tokio::process::Child> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.procs_fd())),
+            Container::Cgroup(cg) => {
+                unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.procs_fd()))
+            }
             Container::ProcessGroup(pg) => {
                 let child = unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::NewProcessGroup)?;
                 if let Some(pid) = child.id() {

@@ -34,8 +34,8 @@ pub(crate) fn host() -> Result<&'static CgroupHost, String> {
 }
 
 fn discover() -> Result<CgroupHost, String> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
     let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
     let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
     let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
@@ -185,24 +185,41 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Waits for `populated 0`, woken by inotify on `cgroup.events` (no polling).
+    /// Waits for `populated 0`. The members' pidfds wake us as each exits (a process
+    /// that forks meanwhile shows up in the next round); `cgroup.events` through
+    /// inotify covers the moment between a member's exit and its unlinking.
     pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
-        // Already empty (the common case once the main process is reaped): answer
-        // without an inotify instance, whose teardown waits for an SRCU grace period
-        // (milliseconds). Otherwise watch first, then re-check, so no change is missed.
-        if !self.populated()? {
-            return Ok(true);
-        }
         let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+        loop {
+            // Already empty (the common case once the main process is reaped): answer
+            // without an inotify instance, whose teardown waits for an SRCU grace period.
+            if !self.populated()? {
+                return Ok(true);
+            }
+            let pids = self.pids()?;
+            if pids.is_empty() {
+                return self.wait_unpopulated(deadline).await;
+            }
+            if !super::pidfd::wait_exited(&pids, deadline).await? {
+                return Ok(!self.populated()?);
+            }
+        }
+    }
+
+    /// Waits for `populated 0` through inotify on `cgroup.events` (the kernel sends at
+    /// most one notification per 10 ms per file).
+    async fn wait_unpopulated(&self, deadline: Option<tokio::time::Instant>) -> io::Result<bool> {
         let watch = self.watch_events(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
         // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and
         // the same for the AsyncFd's whole life.
-        let afd = unsafe { AsyncFd::register_with_interest(watch, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+        let afd = unsafe { AsyncFd::register_with_interest(watch, tokio::io::Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        // Watch first, then check, so no change is missed.
         loop {
             if !self.populated()? {
                 return Ok(true);
             }
-            let ready = match deadline {
+            let mut ready = match deadline {
                 Some(d) => match tokio::time::timeout_at(d, afd.readable()).await {
                     Ok(r) => r?,
                     Err(_) => return Ok(!self.populated()?),
@@ -210,7 +227,6 @@ impl Cgroup {
                 None => afd.readable().await?,
             };
             drain(afd.get_ref());
-            let mut ready = ready;
             ready.clear_ready();
         }
     }
@@ -230,10 +246,8 @@ impl Cgroup {
             if now >= deadline {
                 return Ok(false);
             }
-            let left = rustix::event::Timespec::try_from(deadline - now).unwrap_or(rustix::event::Timespec {
-                tv_sec: 1,
-                tv_nsec: 0,
-            });
+            let left = rustix::event::Timespec::try_from(deadline - now)
+                .unwrap_or(rustix::event::Timespec { tv_sec: 1, tv_nsec: 0 });
             let mut fds = [rustix::event::PollFd::new(&watch, rustix::event::PollFlags::IN)];
             match rustix::event::poll(&mut fds, Some(&left)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => drain(&watch),
@@ -250,7 +264,9 @@ impl Cgroup {
                     tracing::warn!(cgroup = %self.path.display(), error = %e, "cannot remove cgroup");
                 }
             }
-            Ok(false) => tracing::warn!(cgroup = %self.path.display(), "cgroup still populated 30 s after kill; left in place"),
+            Ok(false) => {
+                tracing::warn!(cgroup = %self.path.display(), "cgroup still populated 30 s after kill; left in place")
+            }
             Err(e) => tracing::warn!(cgroup = %self.path.display(), error = %e, "cannot wait for cgroup to empty"),
         }
     }

@@ -1,4 +1,5 @@
 //! Linux: cgroup v2 containment and the kernel feature probes `corral doctor` reports.
 
 pub(crate) mod cgroup;
+pub(crate) mod pidfd;
 pub(crate) mod probe;

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::process::Pid;
 
@@ -66,43 +66,49 @@ impl ProcessGroups {
     /// The groups that still have at least one member (zombies included).
     fn live_pgids(&self) -> Vec<i32> {
         let mut pgids = self.pgids.lock().unwrap_or_else(|e| e.into_inner());
-        pgids.retain(|&pgid| {
-            Pid::from_raw(pgid).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok())
-        });
+        pgids.retain(|&pgid| Pid::from_raw(pgid).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok()));
         pgids.clone()
     }
 
-    /// No notification exists for "a process group is empty", so this polls with a
-    /// short, growing interval (1 ms up to 20 ms). `kill(-pgid, 0)` answers ESRCH once
-    /// every member is reaped; members that are zombies awaiting their reaper count as gone.
+    /// Waits until no live member is left. On Linux the members' pidfds wake us as
+    /// each exits; elsewhere no notification exists for "a process group is empty",
+    /// so this polls with a short, growing interval (1 ms up to 20 ms). Members that
+    /// are zombies awaiting their reaper count as gone.
     pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
-        let deadline = limit.map(|l| Instant::now() + l);
+        let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+        #[cfg(not(target_os = "linux"))]
         let mut interval = Duration::from_millis(1);
         loop {
             if self.is_empty()? {
                 return Ok(true);
             }
-            let mut nap = interval;
-            if let Some(d) = deadline {
-                let now = Instant::now();
-                if now >= d {
-                    return Ok(false);
+            #[cfg(target_os = "linux")]
+            {
+                let pids = self.pids()?;
+                if !crate::sys::linux::pidfd::wait_exited(&pids, deadline).await? {
+                    return self.is_empty();
                 }
-                nap = nap.min(d - now);
             }
-            tokio::time::sleep(nap).await;
-            interval = (interval * 2).min(Duration::from_millis(20));
+            #[cfg(not(target_os = "linux"))]
+            {
+                let mut nap = interval;
+                if let Some(d) = deadline {
+                    let now = tokio::time::Instant::now();
+                    if now >= d {
+                        return Ok(false);
+                    }
+                    nap = nap.min(d - now);
+                }
+                tokio::time::sleep(nap).await;
+                interval = (interval * 2).min(Duration::from_millis(20));
+            }
         }
     }
 }
 
 #[cfg(target_os = "linux")]
 fn members(pgids: &[i32]) -> io::Result<Vec<u32>> {
-    Ok(super::all_procs()?
-        .into_iter()
-        .filter(|p| p.state != b'Z' && pgids.contains(&p.pgrp))
-        .map(|p| p.pid)
-        .collect())
+    Ok(super::all_procs()?.into_iter().filter(|p| p.state != b'Z' && pgids.contains(&p.pgrp)).map(|p| p.pid).collect())
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -24,11 +24,7 @@ pub(crate) fn spawn(
     placement: Placement<'_>,
 ) -> io::Result<tokio::process::Child> {
     let mut c = tokio::process::Command::new(program);
-    c.arg0(&cmd.program)
-        .args(&cmd.args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .kill_on_drop(false);
+    c.arg0(&cmd.program).args(&cmd.args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(false);
     if let Some(dir) = &cmd.cwd {
         c.current_dir(dir);
     }

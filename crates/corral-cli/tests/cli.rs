@@ -1,0 +1,150 @@
+//! The `corral` binary: exit-code mapping, signal forwarding, --json, doctor.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn corral() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_corral"))
+}
+
+fn code(args: &[&str]) -> i32 {
+    let st = corral().args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    st.code().expect("corral itself exits, it is not killed")
+}
+
+fn mechanisms() -> Vec<&'static str> {
+    let mut v = vec!["process-group"];
+    let out = corral().args(["doctor", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    if report["cgroup_writable"] == true {
+        v.push("cgroup");
+    } else {
+        eprintln!("SKIP cgroup half: {}", report["fallback_reason"]);
+    }
+    v
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !matches!(s.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()), Some('Z') | None))
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_exit_code_mirrors_the_child() {
+    for m in mechanisms() {
+        assert_eq!(code(&["run", "--mechanism", m, "--", "sh", "-c", "exit 7"]), 7);
+        assert_eq!(code(&["run", "--mechanism", m, "--", "true"]), 0);
+        assert_eq!(code(&["run", "--mechanism", m, "--timeout", "200ms", "--", "sleep", "100"]), 124);
+        assert_eq!(code(&["run", "--mechanism", m, "--", "sh", "-c", "kill -USR1 $$"]), 128 + 10);
+        assert_eq!(code(&["run", "--mechanism", m, "--", "corral-no-such-program"]), 127);
+        assert_eq!(code(&["run", "--mechanism", m, "--", "/etc/passwd"]), 126);
+    }
+}
+
+#[test]
+fn bad_usage_is_exit_2_with_a_clear_message() {
+    for args in [
+        &["run", "--timeout", "5x", "--", "true"][..],
+        &["run", "--grace", "soon", "--", "true"],
+        &["run", "--cancel-signal", "SIGBOGUS", "--", "true"],
+        &["run", "--cancel-signal", "SIGSTOP", "--", "true"],
+        &["run", "--mechanism", "jail", "--", "true"],
+        &["run"],
+    ] {
+        let out = corral().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+    let out = corral().args(["run", "--timeout", "5x", "--", "true"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"));
+}
+
+#[test]
+fn json_prints_a_one_line_summary() {
+    let out = corral().args(["run", "--json", "--", "sh", "-c", "echo to-stdout; exit 3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, b"to-stdout\n", "the child's stdout is inherited untouched");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let line = stderr.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["outcome"], "exited");
+    assert_eq!(v["code"], 3);
+    assert!(v["pid"].as_u64().unwrap() > 0);
+    assert!(v["duration_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["mechanism"] == "cgroup-v2" || v["mechanism"] == "process-group");
+    let out = corral().args(["run", "--json", "--timeout", "100ms", "--", "sleep", "100"]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let v: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(v["outcome"], "timed_out");
+}
+
+/// A parent and a child shell, each trapping SIGTERM to leave a mark, plus a sleeping
+/// grandchild; the child says `ready` once its trap is in place.
+const TRAPS_TERM: &str = r#"
+marks=$1
+trap 'echo parent >> "$marks"; exit 0' TERM
+sh -c 'trap "echo child >> \"$1\"; exit 0" TERM; sleep 1000 & echo "ready $$ $!"; wait' child "$marks" &
+wait
+"#;
+
+#[test]
+fn sigterm_to_corral_is_forwarded_to_the_tree() {
+    for m in mechanisms() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks = dir.path().join("marks");
+        let mut corral = corral()
+            .args(["run", "--mechanism", m, "--grace", "20s", "--", "sh", "-c", TRAPS_TERM, "parent"])
+            .arg(&marks)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(corral.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let pids: Vec<u32> = line.split_whitespace().skip(1).map(|p| p.parse().unwrap()).collect();
+        assert_eq!(pids.len(), 2, "{line:?}");
+        let st = Command::new("kill").args(["-TERM", &corral.id().to_string()]).status().unwrap();
+        assert!(st.success());
+        let status = corral.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + 15), "{m}: exit code after SIGTERM");
+        let mut got: Vec<String> = std::fs::read_to_string(&marks).unwrap().lines().map(String::from).collect();
+        got.sort();
+        assert_eq!(got, vec!["child", "parent"], "{m}: both shells received SIGTERM");
+        for pid in pids {
+            assert!(!alive(pid), "{m}: pid {pid} survived");
+        }
+    }
+}
+
+#[test]
+fn doctor_reports_this_host() {
+    let out = corral().arg("doctor").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for field in [
+        "mechanism:",
+        "kernel:",
+        "cgroup2 mount:",
+        "own cgroup:",
+        "cgroup.kill:",
+        "cgroup.freeze:",
+        "clone3 INTO_CGROUP:",
+        "pidfd:",
+    ] {
+        assert!(text.contains(field), "{field} missing from:\n{text}");
+    }
+    let out = corral().args(["doctor", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(v["kernel"], kernel.trim());
+    if v["cgroup_writable"] == true {
+        // A host like ours: v2 found (hybrid `unified` or pure), kill and freeze present.
+        assert_eq!(v["mechanism"], "cgroup-v2");
+        assert!(v["fallback_reason"].is_null());
+        assert!(v["cgroup2_mount"].as_str().unwrap().starts_with("/sys/fs/cgroup"));
+        assert!(text.contains("mechanism:             cgroup-v2"));
+    } else {
+        assert_eq!(v["mechanism"], "process-group");
+        assert!(v["fallback_reason"].is_string(), "a fallback must say why");
+    }
+}
