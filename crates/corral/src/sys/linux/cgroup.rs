@@ -300,6 +300,47 @@ fn drain(fd: &OwnedFd) {
 mod tests {
     use super::*;
 
+    /// The teardown for kernels before 5.14 (no `cgroup.kill`): freeze, then SIGKILL
+    /// every member until none is left. Forced here by dropping the kill fd.
+    #[tokio::test]
+    async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
+        let mut cg = match Cgroup::create() {
+            Ok(cg) => cg,
+            Err(reason) => {
+                eprintln!("SKIP: no cgroup here: {reason}");
+                return;
+            }
+        };
+        cg.kill = None;
+        let cmd = crate::Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & echo started; wait"]);
+        let prepared = cmd.prepare().unwrap();
+        let mut child = crate::sys::unix::spawn::spawn(
+            &cmd,
+            &prepared.program,
+            &prepared.env,
+            crate::sys::unix::spawn::Placement::Cgroup(cg.procs_fd()),
+        )
+        .unwrap();
+        let mut line = String::new();
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await.unwrap();
+        assert_eq!(line, "started\n");
+        let pids = cg.pids().unwrap();
+        assert_eq!(pids.len(), 3, "{pids:?}");
+        cg.kill().unwrap();
+        assert!(cg.wait_empty(Some(Duration::from_secs(10))).await.unwrap());
+        child.wait().await.unwrap();
+        for pid in pids {
+            assert!(!is_live(pid), "{pid} survived");
+        }
+        cg.remove().unwrap();
+        assert!(!cg.path().exists());
+    }
+
+    fn is_live(pid: u32) -> bool {
+        crate::sys::unix::proc_stat(pid).is_some_and(|s| s.state != b'Z')
+    }
+
     #[test]
     fn finds_the_hybrid_unified_mount() {
         let mi = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
