@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::group::Mechanism;
+use crate::io::{LineCallback, LineOptions, Overflow, PtySize, StdinReader, Tee};
 use crate::signal::Signal;
 
 /// Where a child's standard input comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub enum Stdin {
     /// `/dev/null` (the default: a verb never hangs waiting for input).
     #[default]
@@ -24,6 +25,17 @@ pub enum Stdin {
     Inherit,
     /// These bytes, then end of file.
     Bytes(Arc<[u8]>),
+    /// A pipe the caller drives: [`RunningProcess::take_stdin`](crate::RunningProcess::take_stdin)
+    /// hands out the writer; dropping it sends end of file. (The verbs close it at once.)
+    Piped,
+    /// Everything this reader yields, then end of file.
+    Reader(StdinReader),
+}
+
+impl From<StdinReader> for Stdin {
+    fn from(r: StdinReader) -> Self {
+        Stdin::Reader(r)
+    }
 }
 
 impl From<&str> for Stdin {
@@ -166,6 +178,8 @@ pub struct Command {
     pub(crate) cancel: ShutdownPolicy,
     pub(crate) cancel_token: Option<CancellationToken>,
     pub(crate) mechanism: Option<Mechanism>,
+    pub(crate) lines: LineOptions,
+    pub(crate) pty: Option<PtySize>,
 }
 
 impl Command {
@@ -187,6 +201,8 @@ impl Command {
             cancel: ShutdownPolicy::default(),
             cancel_token: None,
             mechanism: None,
+            lines: LineOptions::default(),
+            pty: None,
         }
     }
 
@@ -338,6 +354,76 @@ impl Command {
         self
     }
 
+    /// Delivers the started process's stdout and stderr as a merged stream of tagged
+    /// lines ([`RunningProcess::lines`](crate::RunningProcess::lines)).
+    pub fn stream_lines(mut self) -> Self {
+        self.lines.stream = true;
+        self
+    }
+
+    /// The line stream's buffer, in lines (default 1024); implies
+    /// [`stream_lines`](Self::stream_lines).
+    pub fn buffer_lines(mut self, lines: usize) -> Self {
+        self.lines.stream = true;
+        self.lines.buffer = Some(lines);
+        self
+    }
+
+    /// What happens when the line buffer is full: block the child (default) or drop
+    /// the newest lines, counted in [`RunningProcess::dropped_lines`](crate::RunningProcess::dropped_lines).
+    pub fn overflow(mut self, policy: Overflow) -> Self {
+        self.lines.overflow = policy;
+        self
+    }
+
+    /// The longest line delivered whole (bytes, default 1 MiB); a longer one arrives
+    /// in pieces of at most this length, so memory stays bounded.
+    pub fn max_line_len(mut self, bytes: usize) -> Self {
+        self.lines.max_line_len = Some(bytes);
+        self
+    }
+
+    /// Decodes output with this encoding (e.g. `encoding_rs::UTF_16LE` or
+    /// `encoding_rs::WINDOWS_1252`) for lines and text. Default: UTF-8 with invalid
+    /// sequences replaced.
+    pub fn encoding(mut self, encoding: &'static encoding_rs::Encoding) -> Self {
+        self.lines.encoding = Some(encoding);
+        self
+    }
+
+    /// Calls `f` with each line of standard output, as it arrives.
+    pub fn on_stdout_line(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.lines.on_stdout = Some(Arc::new(f) as LineCallback);
+        self
+    }
+
+    /// Calls `f` with each line of standard error, as it arrives.
+    pub fn on_stderr_line(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.lines.on_stderr = Some(Arc::new(f) as LineCallback);
+        self
+    }
+
+    /// Mirrors the raw bytes of standard output to `tee` as they arrive.
+    pub fn tee_stdout(mut self, tee: Tee) -> Self {
+        self.lines.tee_stdout = Some(tee);
+        self
+    }
+
+    /// Mirrors the raw bytes of standard error to `tee` as they arrive.
+    pub fn tee_stderr(mut self, tee: Tee) -> Self {
+        self.lines.tee_stderr = Some(tee);
+        self
+    }
+
+    /// Runs the child on a new pseudo-terminal of this size: its stdin, stdout and
+    /// stderr, and its controlling terminal in a new session. Take the caller's end
+    /// with [`RunningProcess::take_pty`](crate::RunningProcess::take_pty); the verbs
+    /// capture its output as stdout (or copy it to ours with `stdout(Stdio::Inherit)`).
+    pub fn pty(mut self, size: PtySize) -> Self {
+        self.pty = Some(size);
+        self
+    }
+
     /// The program as given.
     pub fn get_program(&self) -> &OsStr {
         &self.program
@@ -390,6 +476,17 @@ impl Command {
             }
             if !cwd.is_dir() {
                 return Err(Error::WorkingDirNotFound { path: cwd.clone() });
+            }
+        }
+        if self.lines.buffer == Some(0) {
+            return Err(Error::InvalidInput("a line buffer of zero lines".into()));
+        }
+        if self.lines.max_line_len == Some(0) {
+            return Err(Error::InvalidInput("a maximum line length of zero".into()));
+        }
+        if let Some(size) = self.pty {
+            if size.rows == 0 || size.cols == 0 {
+                return Err(Error::InvalidInput(format!("a PTY of {} rows and {} columns", size.rows, size.cols)));
             }
         }
         if self.timeout == Some(Duration::ZERO) {

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::command::{Command, Prepared, ShutdownPolicy};
 use crate::error::{Error, Result};
+use crate::io::Pty;
 use crate::process::RunningProcess;
 use crate::signal::Signal;
-use crate::sys::Container;
+use crate::sys::{Container, StdioFds};
 
 /// How a group contains its processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -168,15 +169,27 @@ impl Group {
     /// (they belong to the verbs); stdin bytes are fed by a background task.
     pub fn start(&self, cmd: impl Borrow<Command>) -> Result<RunningProcess> {
         let cmd = cmd.borrow();
-        let mut process = self.spawn(cmd, &cmd.prepare()?)?;
+        let mut process = self.spawn(cmd, &cmd.prepare()?, StdioFds::default())?;
         process.feed_stdin_in_background(&cmd.stdin);
+        process.start_line_pumps(&cmd.lines);
         Ok(process)
     }
 
-    /// Spawns a prepared command into this group.
-    pub(crate) fn spawn(&self, cmd: &Command, prepared: &Prepared) -> Result<RunningProcess> {
-        let child = self.container().spawn(cmd, &prepared.program, &prepared.env).map_err(|e| spawn_error(cmd, e))?;
-        Ok(RunningProcess::new(child, cmd.display_name(), self.mechanism))
+    /// Spawns a prepared command into this group, with its PTY if it asks for one.
+    pub(crate) fn spawn(&self, cmd: &Command, prepared: &Prepared, mut fds: StdioFds) -> Result<RunningProcess> {
+        let mut master = None;
+        if let Some(size) = cmd.pty {
+            let (m, slave) = crate::sys::unix::pty::open(size).map_err(|e| Error::io("opening a PTY", e))?;
+            fds.pty_slave = Some(slave);
+            master = Some(m);
+        }
+        let child =
+            self.container().spawn(cmd, &prepared.program, &prepared.env, fds).map_err(|e| spawn_error(cmd, e))?;
+        let mut process = RunningProcess::new(child, cmd.display_name(), self.mechanism);
+        if let Some(m) = master {
+            process.set_pty(Pty::new(m).map_err(|e| Error::io("registering the PTY", e))?);
+        }
+        Ok(process)
     }
 
     /// Sends `sig` to every process in the group.

@@ -35,15 +35,23 @@ mod command;
 mod error;
 mod group;
 pub mod host;
+mod io;
+mod pipeline;
 mod process;
 mod run;
 mod signal;
 mod sys;
 
 pub use command::{Command, ShutdownPolicy, Stdin, Stdio};
+pub use encoding_rs;
 pub use error::{Error, ErrorKind, Result, STDERR_TAIL_BYTES};
 pub use group::{flush_teardowns, Group, GroupBuilder, Mechanism};
+pub use io::{
+    Line, LineCallback, LineStream, Overflow, Pty, PtySize, StdinReader, StreamKind, Tee, DEFAULT_LINE_BUFFER,
+    DEFAULT_MAX_LINE_LEN,
+};
+pub use pipeline::{Pipe, PipeOutput, StageOutput};
 pub use process::{wait_all, wait_any, RunningProcess};
-pub use run::{Outcome, Output};
+pub use run::{Outcome, Output, TextOutput};
 pub use signal::Signal;
 pub use tokio_util::sync::CancellationToken;

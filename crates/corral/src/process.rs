@@ -1,6 +1,8 @@
 //! [`RunningProcess`]: a started process, and ways to wait on several.
 
 use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{join_all, select_all};
@@ -10,6 +12,8 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use crate::command::Stdin;
 use crate::error::{Error, Result};
 use crate::group::Mechanism;
+use crate::io::pump::{Channel, Pump};
+use crate::io::{LineOptions, LineStream, Pty, StreamKind, DEFAULT_LINE_BUFFER};
 use crate::run::Outcome;
 use crate::signal::Signal;
 
@@ -24,23 +28,80 @@ pub struct RunningProcess {
     started: Instant,
     outcome: Option<Outcome>,
     feeder: Option<tokio::task::JoinHandle<()>>,
+    lines: Option<LineStream>,
+    dropped: Arc<AtomicU64>,
+    pty: Option<Pty>,
 }
 
 impl RunningProcess {
     pub(crate) fn new(child: Child, program: String, mechanism: Mechanism) -> Self {
         let pid = child.id().unwrap_or(0);
         tracing::debug!(program = %program, pid, mechanism = %mechanism, "spawned");
-        RunningProcess { child, pid, program, mechanism, started: Instant::now(), outcome: None, feeder: None }
+        RunningProcess {
+            child,
+            pid,
+            program,
+            mechanism,
+            started: Instant::now(),
+            outcome: None,
+            feeder: None,
+            lines: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+            pty: None,
+        }
     }
 
+    pub(crate) fn set_pty(&mut self, pty: Pty) {
+        self.pty = Some(pty);
+    }
+
+    /// Feeds [`Stdin::Bytes`] or [`Stdin::Reader`] from a background task; a
+    /// [`Stdin::Piped`] writer stays for [`take_stdin`](Self::take_stdin).
     pub(crate) fn feed_stdin_in_background(&mut self, stdin: &Stdin) {
-        if let (Stdin::Bytes(bytes), Some(mut pipe)) = (stdin, self.child.stdin.take()) {
-            let bytes = bytes.clone();
-            self.feeder = Some(tokio::spawn(async move {
-                // A child that exits without reading all of it gives EPIPE: not an error of ours.
-                let _ = pipe.write_all(&bytes).await;
-            }));
+        if matches!(stdin, Stdin::Bytes(_) | Stdin::Reader(_)) {
+            if let Some(pipe) = self.child.stdin.take() {
+                let stdin = stdin.clone();
+                self.feeder = Some(tokio::spawn(feed_stdin(pipe, stdin)));
+            }
         }
+    }
+
+    /// Starts the reader tasks that turn captured stdout/stderr into callbacks, tees
+    /// and a line stream, when the command asks for any of them.
+    pub(crate) fn start_line_pumps(&mut self, opts: &LineOptions) {
+        if !opts.active() {
+            return;
+        }
+        let channel = opts.stream.then(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(opts.buffer.unwrap_or(DEFAULT_LINE_BUFFER));
+            self.lines = Some(LineStream { rx, dropped: self.dropped.clone() });
+            tx
+        });
+        let chan = |tx: &Option<tokio::sync::mpsc::Sender<_>>| {
+            tx.clone().map(|tx| Channel { tx, overflow: opts.overflow, dropped: self.dropped.clone() })
+        };
+        if let Some(out) = self.child.stdout.take() {
+            tokio::spawn(Pump::new(StreamKind::Stdout, false, opts, chan(&channel)).run(out, None));
+        }
+        if let Some(err) = self.child.stderr.take() {
+            tokio::spawn(Pump::new(StreamKind::Stderr, false, opts, chan(&channel)).run(err, None));
+        }
+    }
+
+    /// The merged line stream of stdout and stderr, for a command started with
+    /// [`stream_lines`](crate::Command::stream_lines) (taken once).
+    pub fn lines(&mut self) -> Option<LineStream> {
+        self.lines.take()
+    }
+
+    /// How many lines the drop-newest overflow policy has dropped so far.
+    pub fn dropped_lines(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The caller's end of the PTY, for a command with [`pty`](crate::Command::pty) (taken once).
+    pub fn take_pty(&mut self) -> Option<Pty> {
+        self.pty.take()
     }
 
     /// The process id.
@@ -124,6 +185,23 @@ impl RunningProcess {
     pub fn take_stderr(&mut self) -> Option<ChildStderr> {
         self.child.stderr.take()
     }
+}
+
+/// Copies `stdin` (bytes or a reader) into the child's pipe, then closes it. A child
+/// that exits without reading everything gives EPIPE: not an error of the run.
+pub(crate) async fn feed_stdin(mut pipe: ChildStdin, stdin: Stdin) {
+    match stdin {
+        Stdin::Bytes(bytes) => {
+            let _ = pipe.write_all(&bytes).await;
+        }
+        Stdin::Reader(reader) => {
+            if let Some(mut r) = reader.0.lock().await.take() {
+                let _ = tokio::io::copy(&mut r, &mut pipe).await;
+            }
+        }
+        Stdin::Null | Stdin::Inherit | Stdin::Piped => {}
+    }
+    let _ = pipe.shutdown().await;
 }
 
 impl Drop for RunningProcess {

@@ -5,13 +5,17 @@ use std::fmt;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::command::{Command, Stdin};
+use crate::command::{Command, Stdio};
 use crate::error::{Error, Result};
 use crate::group::{Group, Mechanism};
+use crate::io::pump::Pump;
+use crate::io::{StreamKind, Tee};
+use crate::process::feed_stdin;
 use crate::signal::Signal;
+use crate::sys::StdioFds;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,7 +108,40 @@ impl Output {
     }
 }
 
+/// Like [`Output`], with stdout and stderr decoded to text (the command's
+/// [`encoding`](Command::encoding), else UTF-8 with invalid sequences replaced).
+/// Decoding is linear whatever the output's shape, and exact: a final newline stays.
+#[derive(Debug, Clone)]
+pub struct TextOutput {
+    /// Standard output as text.
+    pub stdout: String,
+    /// Standard error as text.
+    pub stderr: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From spawn to the end of the whole tree.
+    pub duration: Duration,
+    /// The mechanism that contained it.
+    pub mechanism: Mechanism,
+    /// The pid it had.
+    pub pid: u32,
+}
+
 impl Command {
+    /// [`output`](Self::output), with the output decoded to text.
+    pub async fn output_text(&self) -> Result<TextOutput> {
+        let out = self.output().await?;
+        let enc = self.lines.encoding;
+        Ok(TextOutput {
+            stdout: decode(out.stdout, enc),
+            stderr: decode(out.stderr, enc),
+            outcome: out.outcome,
+            duration: out.duration,
+            mechanism: out.mechanism,
+            pid: out.pid,
+        })
+    }
+
     /// Runs the command in its own container and returns everything: output, outcome,
     /// duration, mechanism, pid. Only a failure to run at all is an error.
     ///
@@ -128,7 +165,7 @@ impl Command {
     pub async fn run(&self) -> Result<String> {
         let out = self.output().await?;
         if out.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+            return Ok(decode(out.stdout, self.lines.encoding).trim().to_owned());
         }
         Err(self.failure(&out))
     }
@@ -178,7 +215,7 @@ enum Ended {
 async fn execute(cmd: &Command) -> Result<Output> {
     let prepared = cmd.prepare()?;
     let group = Group::with_mechanism(cmd.mechanism)?;
-    let mut process = match group.spawn(cmd, &prepared) {
+    let mut process = match group.spawn(cmd, &prepared, StdioFds::default()) {
         Ok(p) => p,
         Err(e) => {
             // Remove the (empty) container before returning: nothing is left behind.
@@ -189,6 +226,7 @@ async fn execute(cmd: &Command) -> Result<Output> {
     let pid = process.pid();
     let started = Instant::now();
     let stdin = process.take_stdin();
+    let pty = process.take_pty();
     let stdout = process.take_stdout();
     let stderr = process.take_stderr();
     // Cancelled once the whole tree is gone: the readers then take what is left in the
@@ -229,12 +267,30 @@ async fn execute(cmd: &Command) -> Result<Output> {
         group.wait_empty(None).await?;
         Ok::<_, Error>(outcome)
     };
-    let (_, out, err, outcome) = tokio::join!(
-        feed(stdin, &cmd.stdin, &tree_gone),
-        capture(stdout, &tree_gone),
-        capture(stderr, &tree_gone),
-        control
-    );
+    let read_stdout = async {
+        match pty {
+            // A PTY's output is the run's stdout: captured, or copied to ours.
+            Some(pty) => {
+                let mut opts = cmd.lines.clone();
+                if cmd.stdout == Stdio::Inherit {
+                    opts.tee_stdout = Some(Tee::new(tokio::io::stdout()));
+                }
+                let capture = cmd.stdout == Stdio::Capture;
+                Pump::new(StreamKind::Stdout, capture, &opts, None).run(pty, Some(tree_gone.clone())).await
+            }
+            None => read_pipe(stdout, StreamKind::Stdout, cmd, &tree_gone).await,
+        }
+    };
+    let feed = async {
+        if let Some(pipe) = stdin {
+            tokio::select! {
+                _ = feed_stdin(pipe, cmd.stdin.clone()) => {}
+                _ = tree_gone.cancelled() => {}
+            }
+        }
+    };
+    let (_, out, err, outcome) =
+        tokio::join!(feed, read_stdout, read_pipe(stderr, StreamKind::Stderr, cmd, &tree_gone), control);
     let outcome = outcome?;
     let duration = started.elapsed();
     group.close().await?;
@@ -249,68 +305,37 @@ async fn execute(cmd: &Command) -> Result<Output> {
     })
 }
 
-async fn sleep_opt(d: Option<Duration>) {
+async fn read_pipe<R: AsyncRead + AsFd + Unpin>(
+    pipe: Option<R>,
+    kind: StreamKind,
+    cmd: &Command,
+    tree_gone: &CancellationToken,
+) -> std::io::Result<Vec<u8>> {
+    match pipe {
+        Some(p) => Pump::new(kind, true, &cmd.lines, None).run(p, Some(tree_gone.clone())).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+pub(crate) async fn sleep_opt(d: Option<Duration>) {
     match d {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
     }
 }
 
-async fn cancelled_opt(token: Option<&CancellationToken>) {
+pub(crate) async fn cancelled_opt(token: Option<&CancellationToken>) {
     match token {
         Some(t) => t.cancelled().await,
         None => std::future::pending().await,
     }
 }
 
-async fn feed(pipe: Option<tokio::process::ChildStdin>, stdin: &Stdin, tree_gone: &CancellationToken) {
-    if let (Some(mut pipe), Stdin::Bytes(bytes)) = (pipe, stdin) {
-        tokio::select! {
-            // EPIPE (the child stopped reading) is not an error of the run.
-            _ = pipe.write_all(bytes) => {}
-            _ = tree_gone.cancelled() => {}
-        }
-        // `pipe` drops here: end of file for the child.
+/// Bytes to text: with the command's encoding, or UTF-8 with invalid sequences
+/// replaced. Linear, and exact: nothing (no final newline) is dropped.
+pub(crate) fn decode(bytes: Vec<u8>, encoding: Option<&'static encoding_rs::Encoding>) -> String {
+    match encoding {
+        Some(e) => e.decode_with_bom_removal(&bytes).0.into_owned(),
+        None => String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
-}
-
-const READ_CHUNK: usize = 64 * 1024;
-/// After the tree is gone, at most this much more is taken from a pipe that an
-/// escaped writer keeps filling.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-
-async fn capture<R: AsyncRead + AsFd + Unpin>(
-    pipe: Option<R>,
-    tree_gone: &CancellationToken,
-) -> std::io::Result<Vec<u8>> {
-    let Some(mut pipe) = pipe else { return Ok(Vec::new()) };
-    let mut buf = Vec::new();
-    loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-            buf.reserve(READ_CHUNK);
-        }
-        tokio::select! {
-            biased;
-            _ = tree_gone.cancelled() => break,
-            // read_buf is cancel-safe: nothing is lost when the other branch wins.
-            n = pipe.read_buf(&mut buf) => if n? == 0 { return Ok(buf) },
-        }
-    }
-    // Every process of the tree is dead, so what they wrote is in the pipe now: take it
-    // without waiting for an end of file that a writer outside the container may withhold.
-    let mut chunk = vec![0u8; READ_CHUNK];
-    let mut drained = 0;
-    while drained < DRAIN_LIMIT {
-        match rustix::io::read(pipe.as_fd(), &mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                drained += n;
-            }
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(rustix::io::Errno::AGAIN) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(buf)
 }

@@ -16,6 +16,7 @@ pub(crate) mod linux;
 pub(crate) mod unix;
 
 pub(crate) use cleanup::flush as flush_teardowns;
+pub(crate) use unix::spawn::StdioFds;
 
 /// A kill-on-drop container: a cgroup v2 subtree or a set of POSIX process groups.
 pub(crate) enum Container {
@@ -85,14 +86,15 @@ impl Container {
         cmd: &Command,
         program: &Path,
         env: &[(OsString, OsString)],
+        fds: StdioFds,
     ) -> io::Result<tokio::process::Child> {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => {
-                unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.procs_fd()))
+                unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.procs_fd()), fds)
             }
             Container::ProcessGroup(pg) => {
-                let child = unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::NewProcessGroup)?;
+                let child = unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::NewProcessGroup, fds)?;
                 if let Some(pid) = child.id() {
                     pg.add(pid as i32);
                 }

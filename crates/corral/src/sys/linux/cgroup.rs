@@ -319,6 +319,7 @@ mod tests {
             &prepared.program,
             &prepared.env,
             crate::sys::unix::spawn::Placement::Cgroup(cg.procs_fd()),
+            Default::default(),
         )
         .unwrap();
         let mut line = String::new();

@@ -1,6 +1,7 @@
 //! Portable Unix pieces: spawning, POSIX process groups, /proc scanning.
 
 pub(crate) mod pgroup;
+pub(crate) mod pty;
 pub(crate) mod spawn;
 
 use std::io;

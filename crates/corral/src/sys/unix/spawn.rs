@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use crate::command::{Command, Stdin, Stdio};
@@ -17,11 +17,23 @@ pub(crate) enum Placement<'a> {
     Cgroup(BorrowedFd<'a>),
 }
 
+/// File descriptors that replace what the command's own stdio settings say.
+#[derive(Default)]
+pub(crate) struct StdioFds {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// A PTY slave: it becomes stdin, stdout and stderr, and the child's controlling
+    /// terminal in a new session.
+    pub pty_slave: Option<OwnedFd>,
+}
+
 pub(crate) fn spawn(
     cmd: &Command,
     program: &Path,
     env: &[(OsString, OsString)],
     placement: Placement<'_>,
+    fds: StdioFds,
 ) -> io::Result<tokio::process::Child> {
     let mut c = tokio::process::Command::new(program);
     c.arg0(&cmd.program).args(&cmd.args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(false);
@@ -34,16 +46,46 @@ pub(crate) fn spawn(
     if let Some(gid) = cmd.gid {
         c.gid(gid);
     }
-    c.stdin(match cmd.stdin {
+    c.stdin(match &cmd.stdin {
         Stdin::Null => std::process::Stdio::null(),
         Stdin::Inherit => std::process::Stdio::inherit(),
-        Stdin::Bytes(_) => std::process::Stdio::piped(),
+        Stdin::Bytes(_) | Stdin::Piped | Stdin::Reader(_) => std::process::Stdio::piped(),
     });
     c.stdout(stdio(cmd.stdout));
     c.stderr(stdio(cmd.stderr));
+    if let Some(fd) = fds.stdin {
+        c.stdin(fd);
+    }
+    if let Some(fd) = fds.stdout {
+        c.stdout(fd);
+    }
+    if let Some(fd) = fds.stderr {
+        c.stderr(fd);
+    }
+    let pty = fds.pty_slave.is_some();
+    if let Some(slave) = fds.pty_slave {
+        c.stdin(slave.try_clone()?);
+        c.stdout(slave.try_clone()?);
+        c.stderr(slave);
+        // SAFETY: runs in the child between fork and exec, after std has put the slave
+        // on fds 0-2. setsid(2) and ioctl(TIOCSCTTY) are raw, async-signal-safe
+        // syscalls (rustix makes them directly), and the error is built from the raw
+        // errno without allocating.
+        unsafe {
+            c.pre_exec(|| {
+                rustix::process::setsid().map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
+                rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
+                    .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+            });
+        }
+    }
     match placement {
         Placement::NewProcessGroup => {
-            c.process_group(0);
+            // A PTY child's setsid already makes it the leader of a new group (and
+            // would fail if it were one already).
+            if !pty {
+                c.process_group(0);
+            }
         }
         Placement::Cgroup(procs) => {
             let fd = procs.as_raw_fd();

@@ -1,0 +1,172 @@
+//! I/O around a child: line streaming (merged and tagged, bounded, with an overflow
+//! policy), per-stream callbacks, tees of the raw bytes, decoding, stdin feeding,
+//! and the PTY handle.
+
+pub(crate) mod lines;
+pub(crate) mod pty;
+pub(crate) mod pump;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+pub use pty::{Pty, PtySize};
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// Standard output (or a PTY's output).
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One line of a child's output, without its `\n` or `\r\n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The stream it came from.
+    pub stream: StreamKind,
+    /// The text (decoded; invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// What the line stream does when its buffer is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Overflow {
+    /// Stop reading until the consumer catches up: the child blocks on a full pipe
+    /// (backpressure). Nothing is lost.
+    #[default]
+    Block,
+    /// Keep reading and drop the newest lines; the child never stalls. The process
+    /// counts exactly how many were dropped.
+    DropNewest,
+}
+
+/// A callback for each line of one stream.
+pub type LineCallback = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A writer that receives a copy of a stream's raw bytes. Clones share the writer.
+#[derive(Clone)]
+pub struct Tee(pub(crate) Arc<tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>>);
+
+impl Tee {
+    /// Wraps any async writer (a file, a socket, a `DuplexStream`, stderr...).
+    pub fn new(writer: impl AsyncWrite + Send + Unpin + 'static) -> Tee {
+        Tee(Arc::new(tokio::sync::Mutex::new(Box::new(writer))))
+    }
+}
+
+impl fmt::Debug for Tee {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Tee(..)")
+    }
+}
+
+/// A reader that feeds a child's stdin. Clones share it; the first run consumes it.
+#[derive(Clone)]
+pub struct StdinReader(pub(crate) Arc<tokio::sync::Mutex<Option<Box<dyn AsyncRead + Send + Unpin>>>>);
+
+impl StdinReader {
+    /// Wraps any async reader.
+    pub fn new(reader: impl AsyncRead + Send + Unpin + 'static) -> StdinReader {
+        StdinReader(Arc::new(tokio::sync::Mutex::new(Some(Box::new(reader)))))
+    }
+}
+
+impl fmt::Debug for StdinReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StdinReader(..)")
+    }
+}
+
+/// How a command's output is turned into lines; part of [`Command`](crate::Command).
+#[derive(Clone, Default)]
+pub(crate) struct LineOptions {
+    /// Deliver lines through a [`LineStream`] on the started process.
+    pub stream: bool,
+    pub buffer: Option<usize>,
+    pub overflow: Overflow,
+    pub max_line_len: Option<usize>,
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    pub on_stdout: Option<LineCallback>,
+    pub on_stderr: Option<LineCallback>,
+    pub tee_stdout: Option<Tee>,
+    pub tee_stderr: Option<Tee>,
+}
+
+/// The default capacity of a line stream's buffer.
+pub const DEFAULT_LINE_BUFFER: usize = 1024;
+/// The default maximum line length; longer lines are delivered in pieces.
+pub const DEFAULT_MAX_LINE_LEN: usize = 1024 * 1024;
+
+impl LineOptions {
+    /// Whether a started process needs reader tasks at all.
+    pub fn active(&self) -> bool {
+        self.stream
+            || self.on_stdout.is_some()
+            || self.on_stderr.is_some()
+            || self.tee_stdout.is_some()
+            || self.tee_stderr.is_some()
+    }
+}
+
+impl fmt::Debug for LineOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineOptions")
+            .field("stream", &self.stream)
+            .field("buffer", &self.buffer)
+            .field("overflow", &self.overflow)
+            .field("max_line_len", &self.max_line_len)
+            .field("encoding", &self.encoding.map(|e| e.name()))
+            .field("on_stdout", &self.on_stdout.is_some())
+            .field("on_stderr", &self.on_stderr.is_some())
+            .field("tee_stdout", &self.tee_stdout.is_some())
+            .field("tee_stderr", &self.tee_stderr.is_some())
+            .finish()
+    }
+}
+
+/// The merged, tagged lines of a started process's stdout and stderr, in order per
+/// stream. Ends once the process (and whatever held its pipes) has written
+/// everything; dropping it stops delivery (the pipes are still drained).
+///
+/// ```no_run
+/// # async fn demo() -> corral::Result<()> {
+/// use corral::{Command, Group, StreamKind};
+/// let group = Group::new()?;
+/// let mut p = group.start(Command::new("sh").args(["-c", "echo out; echo err >&2"]).stream_lines())?;
+/// let mut lines = p.lines().unwrap();
+/// while let Some(line) = lines.next_line().await {
+///     println!("{:?}: {}", line.stream, line.text);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct LineStream {
+    pub(crate) rx: mpsc::Receiver<Line>,
+    pub(crate) dropped: Arc<AtomicU64>,
+}
+
+impl LineStream {
+    /// The next line, or `None` at the end.
+    pub async fn next_line(&mut self) -> Option<Line> {
+        self.rx.recv().await
+    }
+
+    /// How many lines the drop-newest policy has dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl futures_util::Stream for LineStream {
+    type Item = Line;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Line>> {
+        self.rx.poll_recv(cx)
+    }
+}

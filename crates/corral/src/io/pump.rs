@@ -1,0 +1,160 @@
+//! One reader loop per output pipe: it captures, tees, splits into lines, calls the
+//! line callback and feeds the line channel, as configured.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::lines::LineSplitter;
+use super::{Line, LineCallback, LineOptions, Overflow, StreamKind, Tee, DEFAULT_MAX_LINE_LEN};
+
+const READ_CHUNK: usize = 64 * 1024;
+/// After the tree is gone, at most this much more is taken from a pipe that an
+/// escaped writer keeps filling.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Where a line stream's lines go.
+pub(crate) struct Channel {
+    pub tx: mpsc::Sender<Line>,
+    pub overflow: Overflow,
+    pub dropped: Arc<AtomicU64>,
+}
+
+pub(crate) struct Pump {
+    kind: StreamKind,
+    capture: bool,
+    tee: Option<Tee>,
+    splitter: Option<LineSplitter>,
+    callback: Option<LineCallback>,
+    channel: Option<Channel>,
+}
+
+impl Pump {
+    /// A pump for `kind` with the command's line options; `channel` when a line stream
+    /// consumes it.
+    pub fn new(kind: StreamKind, capture: bool, opts: &LineOptions, channel: Option<Channel>) -> Pump {
+        let (tee, callback) = match kind {
+            StreamKind::Stdout => (opts.tee_stdout.clone(), opts.on_stdout.clone()),
+            StreamKind::Stderr => (opts.tee_stderr.clone(), opts.on_stderr.clone()),
+        };
+        let splitter = (callback.is_some() || channel.is_some())
+            .then(|| LineSplitter::new(opts.max_line_len.unwrap_or(DEFAULT_MAX_LINE_LEN), opts.encoding));
+        Pump { kind, capture, tee, splitter, callback, channel }
+    }
+
+    /// Reads `pipe` to its end (or, once `tree_gone` fires, takes what is left in it)
+    /// and returns the captured bytes (empty unless capturing).
+    pub async fn run<R>(mut self, mut pipe: R, tree_gone: Option<CancellationToken>) -> io::Result<Vec<u8>>
+    where
+        R: AsyncRead + AsFd + Unpin,
+    {
+        let tree_gone = tree_gone.unwrap_or_default();
+        let mut captured = Vec::new();
+        let plain = self.tee.is_none() && self.splitter.is_none();
+        let mut chunk = if plain { Vec::new() } else { vec![0u8; READ_CHUNK] };
+        loop {
+            if plain {
+                // Capture only: read straight into the result, no copy.
+                if captured.capacity() - captured.len() < READ_CHUNK / 2 {
+                    captured.reserve(READ_CHUNK.max(captured.len() / 2));
+                }
+                tokio::select! {
+                    biased;
+                    _ = tree_gone.cancelled() => break,
+                    // read_buf is cancel-safe: nothing is lost when the other branch wins.
+                    n = pipe.read_buf(&mut captured) => if n? == 0 { return Ok(captured) },
+                }
+            } else {
+                let n = tokio::select! {
+                    biased;
+                    _ = tree_gone.cancelled() => break,
+                    n = pipe.read(&mut chunk) => n?,
+                };
+                if n == 0 {
+                    self.finish().await;
+                    return Ok(captured);
+                }
+                self.dispatch(&chunk[..n], &mut captured).await;
+            }
+        }
+        // Every process of the tree is dead, so what they wrote is in the pipe now: take
+        // it without waiting for an end of file that a writer outside the container
+        // (an escaped setsid daemon) may withhold.
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut drained = 0;
+        while drained < DRAIN_LIMIT {
+            match rustix::io::read(pipe.as_fd(), &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.dispatch(&buf[..n], &mut captured).await;
+                    drained += n;
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                // AGAIN: the pipe is empty. IO: a PTY whose session is over.
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::IO) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.finish().await;
+        Ok(captured)
+    }
+
+    async fn dispatch(&mut self, bytes: &[u8], captured: &mut Vec<u8>) {
+        if self.capture {
+            captured.extend_from_slice(bytes);
+        }
+        if let Some(tee) = self.tee.clone() {
+            if let Err(e) = tee.0.lock().await.write_all(bytes).await {
+                // A broken tee must not end the run; it stops receiving.
+                tracing::debug!(error = %e, "tee write failed; tee detached");
+                self.tee = None;
+            }
+        }
+        if let Some(splitter) = &mut self.splitter {
+            let mut lines = Vec::new();
+            splitter.push(bytes, &mut |l| lines.push(l));
+            self.deliver(lines).await;
+        }
+    }
+
+    async fn finish(&mut self) {
+        if let Some(tee) = &self.tee {
+            let _ = tee.0.lock().await.flush().await;
+        }
+        if let Some(splitter) = &mut self.splitter {
+            let mut lines = Vec::new();
+            splitter.finish(&mut |l| lines.push(l));
+            self.deliver(lines).await;
+        }
+    }
+
+    async fn deliver(&mut self, lines: Vec<String>) {
+        for text in lines {
+            if let Some(cb) = &self.callback {
+                cb(&text);
+            }
+            let Some(ch) = &self.channel else { continue };
+            let line = Line { stream: self.kind, text };
+            match ch.overflow {
+                Overflow::Block => {
+                    if ch.tx.send(line).await.is_err() {
+                        // The consumer is gone: keep draining, stop delivering.
+                        self.channel = None;
+                    }
+                }
+                Overflow::DropNewest => match ch.tx.try_send(line) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        ch.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => self.channel = None,
+                },
+            }
+        }
+    }
+}
