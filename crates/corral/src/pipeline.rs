@@ -49,6 +49,8 @@ pub struct Pipe {
 pub struct StageOutput {
     /// The stage's program as given.
     pub program: String,
+    /// The pid it had.
+    pub pid: u32,
     /// How it ended (or [`Outcome::TimedOut`]/[`Outcome::Cancelled`] for the chain).
     pub outcome: Outcome,
     /// Its captured standard error.
@@ -256,6 +258,7 @@ async fn execute(pipe: &Pipe) -> Result<PipeOutput> {
             }
         }
     }
+    let pids: Vec<u32> = processes.iter().map(|p| p.pid()).collect();
     let head_stdin = processes[0].take_stdin();
     let head_stdin_spec = pipe.stdin.clone().unwrap_or_else(|| pipe.stages[0].stdin.clone());
     let tail_stdout = processes[n - 1].take_stdout();
@@ -333,6 +336,7 @@ async fn execute(pipe: &Pipe) -> Result<PipeOutput> {
         let ok = matches!(outcome, Outcome::Exited(c) if c == 0 || cmd.ok_codes.contains(&c));
         stages.push(StageOutput {
             program: cmd.program_lossy(),
+            pid: pids[i],
             outcome,
             stderr: stderr.map_err(|e| Error::io("reading a stage's standard error", e))?,
             failed: chain.is_none() && !ok && !pipe.unchecked[i],
