@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use corral::{CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, Signal, Stdin, Stdio};
+use corral::{CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, PtySize, Signal, Stdin, Stdio};
 use serde_json::json;
 
 /// Exit status when corral itself fails (as timeout(1) and env(1) do).
@@ -60,6 +60,10 @@ struct RunArgs {
     /// Print a one-line JSON summary (outcome, duration, mechanism, pid) to stderr.
     #[arg(long)]
     json: bool,
+    /// Run the program on a pseudo-terminal (sized like ours, else 24x80) and copy
+    /// its output to our stdout.
+    #[arg(long)]
+    pty: bool,
     /// The program and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
@@ -127,6 +131,9 @@ fn run(args: RunArgs) -> u8 {
             .cancel_on(token);
         if let Some(t) = args.timeout {
             cmd = cmd.timeout(t);
+        }
+        if args.pty {
+            cmd = cmd.pty(PtySize::of_stdout().unwrap_or_default());
         }
         match args.mechanism {
             MechanismArg::Auto => {}

@@ -117,6 +117,27 @@ fn sigterm_to_corral_is_forwarded_to_the_tree() {
 }
 
 #[test]
+fn pty_mode_copies_the_terminal_to_stdout() {
+    for m in mechanisms() {
+        let out = corral()
+            .args([
+                "run",
+                "--pty",
+                "--mechanism",
+                m,
+                "--",
+                "sh",
+                "-c",
+                "test -t 0 && test -t 1 && echo on-a-tty; exit 4",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "on-a-tty\r\n", "{m}");
+    }
+}
+
+#[test]
 fn doctor_reports_this_host() {
     let out = corral().arg("doctor").output().unwrap();
     assert!(out.status.success());

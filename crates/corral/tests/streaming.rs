@@ -30,8 +30,10 @@ async fn a_million_lines_arrive_in_order_per_stream_with_backpressure() {
     let lines = collect(&mut p).await;
     assert_eq!(p.wait().await.unwrap(), Outcome::Exited(0));
     assert_eq!(lines.len(), 1_000_000);
-    let out: Vec<u64> = lines.iter().filter(|l| l.stream == StreamKind::Stdout).map(|l| l.text.parse().unwrap()).collect();
-    let err: Vec<u64> = lines.iter().filter(|l| l.stream == StreamKind::Stderr).map(|l| l.text.parse().unwrap()).collect();
+    let out: Vec<u64> =
+        lines.iter().filter(|l| l.stream == StreamKind::Stdout).map(|l| l.text.parse().unwrap()).collect();
+    let err: Vec<u64> =
+        lines.iter().filter(|l| l.stream == StreamKind::Stderr).map(|l| l.text.parse().unwrap()).collect();
     assert_eq!(out, (1..=500_000).collect::<Vec<_>>());
     assert_eq!(err, (500_001..=1_000_000).collect::<Vec<_>>());
     assert_eq!(p.dropped_lines(), 0);
@@ -89,7 +91,8 @@ async fn decoding_crlf_and_a_last_line_without_newline() {
 
 #[tokio::test]
 async fn a_long_line_is_split_at_the_maximum() {
-    let cmd = Command::new("sh").args(["-c", "head -c 10000 /dev/zero | tr '\\0' a; echo; echo short"]).max_line_len(4096);
+    let cmd =
+        Command::new("sh").args(["-c", "head -c 10000 /dev/zero | tr '\\0' a; echo; echo short"]).max_line_len(4096);
     let lines = lines_of(cmd).await;
     let lens: Vec<usize> = lines.iter().map(|l| l.len()).collect();
     assert_eq!(lens, [4096, 4096, 1808, 5]);

@@ -19,6 +19,13 @@ pub struct PtySize {
     pub cols: u16,
 }
 
+impl PtySize {
+    /// The size of the terminal on our own standard output, if it is one.
+    pub fn of_stdout() -> Option<PtySize> {
+        crate::sys::unix::pty::stdout_size()
+    }
+}
+
 impl Default for PtySize {
     fn default() -> Self {
         PtySize { rows: 24, cols: 80 }

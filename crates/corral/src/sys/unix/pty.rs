@@ -40,3 +40,8 @@ pub(crate) fn register(master: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     unsafe { AsyncFd::register_with_interest(master, Interest::READABLE | Interest::WRITABLE) }
         .map_err(|e| e.into_parts().1)
 }
+
+pub(crate) fn stdout_size() -> Option<PtySize> {
+    let w = rustix::termios::tcgetwinsize(rustix::stdio::stdout()).ok()?;
+    (w.ws_row > 0 && w.ws_col > 0).then_some(PtySize { rows: w.ws_row, cols: w.ws_col })
+}
