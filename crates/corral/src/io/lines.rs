@@ -2,6 +2,10 @@
 //! newline once (the scan resumes where it stopped, unlike a peer that rescans its
 //! pending buffer on every read), the consumed prefix is dropped once per chunk, and
 //! a line longer than the maximum is cut into pieces so memory stays bounded.
+//!
+//! Written here rather than taken from tokio-util's `LinesCodec`: that codec discards
+//! an over-long line instead of delivering it in pieces, splits bytes before decoding
+//! (wrong for UTF-16), and errors on invalid UTF-8 instead of replacing it.
 
 use encoding_rs::{CoderResult, Decoder, Encoding};
 
