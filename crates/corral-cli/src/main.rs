@@ -218,6 +218,8 @@ fn doctor(as_json: bool) -> u8 {
             "cgroup_freeze": r.cgroup_freeze,
             "clone3_into_cgroup": r.clone3_into_cgroup,
             "pidfd": r.pidfd,
+            "parent_death_scope": format!("{:?}", r.parent_death_scope),
+            "warden_problem": r.warden_problem,
         });
         println!("{v}");
         return 0;
@@ -241,5 +243,15 @@ fn doctor(as_json: bool) -> u8 {
         r.clone3_into_cgroup.map_or("not tried (no cgroup)", |b| if b { "yes" } else { "no" })
     );
     println!("pidfd:                 {}", yes(r.pidfd));
+    println!(
+        "owner SIGKILLed:       {}",
+        match r.parent_death_scope {
+            corral::ParentDeathScope::WholeTree => "the warden kills the whole tree (cgroup)".to_string(),
+            corral::ParentDeathScope::ProcessGroup =>
+                "the warden kills the process group (a setsid escaper survives)".to_string(),
+            corral::ParentDeathScope::None =>
+                format!("nothing is killed ({})", r.warden_problem.as_deref().unwrap_or("no warden")),
+        }
+    );
     0
 }

@@ -61,9 +61,29 @@ impl FromStr for Mechanism {
 /// assert_eq!(group.mechanism(), Mechanism::ProcessGroup);
 /// # Ok::<(), corral::Error>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GroupBuilder {
     mechanism: Option<Mechanism>,
+    warden: bool,
+}
+
+impl Default for GroupBuilder {
+    fn default() -> Self {
+        GroupBuilder { mechanism: None, warden: true }
+    }
+}
+
+/// What still dies with the owner when the owner itself dies without running any
+/// `Drop` (SIGKILL, abort, the OOM killer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParentDeathScope {
+    /// Every descendant: the warden kills the cgroup.
+    WholeTree,
+    /// Every process still in the group's process groups; a descendant that called
+    /// `setsid` (or `setpgid`) has left them and survives.
+    ProcessGroup,
+    /// Nothing is guaranteed (no warden).
+    None,
 }
 
 impl GroupBuilder {
@@ -74,9 +94,17 @@ impl GroupBuilder {
         self
     }
 
+    /// Whether a warden kills the tree if the owner dies without dropping the group
+    /// (default on). The warden is one helper process per owner, started with the
+    /// first group that wants it.
+    pub fn warden(mut self, on: bool) -> Self {
+        self.warden = on;
+        self
+    }
+
     /// Creates the container.
     pub fn build(self) -> Result<Group> {
-        Group::with_mechanism(self.mechanism)
+        Group::create(self.mechanism, self.warden)
     }
 }
 
@@ -100,6 +128,7 @@ pub struct Group {
     container: Option<Container>,
     mechanism: Mechanism,
     fallback_reason: Option<String>,
+    parent_death: ParentDeathScope,
 }
 
 impl fmt::Debug for Group {
@@ -128,7 +157,11 @@ impl Group {
     }
 
     pub(crate) fn with_mechanism(mechanism: Option<Mechanism>) -> Result<Group> {
-        let created = Container::create(mechanism).map_err(|(m, reason)| Error::Unsupported {
+        Self::create(mechanism, true)
+    }
+
+    fn create(mechanism: Option<Mechanism>, warden: bool) -> Result<Group> {
+        let created = Container::create(mechanism, warden).map_err(|(m, reason)| Error::Unsupported {
             operation: "creating a group",
             mechanism: m.to_string(),
             reason,
@@ -143,7 +176,26 @@ impl Group {
                 tracing::debug!(mechanism = %mechanism, reason = %reason, "corral falls back to process groups");
             }
         }
-        Ok(Group { container: Some(created.container), mechanism, fallback_reason: created.fallback_reason })
+        let parent_death = match (&created.warden_problem, mechanism) {
+            (Some(problem), _) if warden => {
+                tracing::warn!(mechanism = %mechanism, problem = %problem, "no warden: the tree survives an owner killed without Drop");
+                ParentDeathScope::None
+            }
+            _ if !warden => ParentDeathScope::None,
+            (_, Mechanism::CgroupV2) => ParentDeathScope::WholeTree,
+            (_, Mechanism::ProcessGroup) => ParentDeathScope::ProcessGroup,
+        };
+        Ok(Group {
+            container: Some(created.container),
+            mechanism,
+            fallback_reason: created.fallback_reason,
+            parent_death,
+        })
+    }
+
+    /// What dies with the owner if the owner is killed without running `Drop`.
+    pub fn parent_death_scope(&self) -> ParentDeathScope {
+        self.parent_death
     }
 
     fn container(&self) -> &Container {

@@ -31,6 +31,10 @@ pub struct HostReport {
     pub clone3_into_cgroup: Option<bool>,
     /// Whether `pidfd_open` works.
     pub pidfd: bool,
+    /// What dies with an owner killed without `Drop`, with the default group here.
+    pub parent_death_scope: crate::group::ParentDeathScope,
+    /// Why there is no warden, when there is none.
+    pub warden_problem: Option<String>,
 }
 
 impl HostReport {
@@ -61,10 +65,22 @@ impl HostReport {
             cgroup_freeze: false,
             clone3_into_cgroup: None,
             pidfd,
+            parent_death_scope: crate::group::ParentDeathScope::None,
+            warden_problem: None,
         };
-        match Container::create(None) {
+        #[cfg(target_os = "linux")]
+        let warden = crate::sys::linux::warden::get().map(|_| ());
+        #[cfg(not(target_os = "linux"))]
+        let warden: Result<(), String> = Err("no warden on this platform yet".into());
+        match Container::create(None, false) {
             Ok(created) => {
                 report.mechanism = created.container.mechanism();
+                report.parent_death_scope = match (&warden, report.mechanism) {
+                    (Err(_), _) => crate::group::ParentDeathScope::None,
+                    (Ok(()), Mechanism::CgroupV2) => crate::group::ParentDeathScope::WholeTree,
+                    (Ok(()), Mechanism::ProcessGroup) => crate::group::ParentDeathScope::ProcessGroup,
+                };
+                report.warden_problem = warden.err();
                 report.fallback_reason = created.fallback_reason;
                 if let Some(dir) = created.container.cgroup_path() {
                     report.cgroup_writable = true;

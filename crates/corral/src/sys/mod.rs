@@ -29,28 +29,28 @@ pub(crate) enum Container {
 pub(crate) struct Created {
     pub container: Container,
     pub fallback_reason: Option<String>,
+    /// Why no warden guards it, when one was asked for and none does.
+    pub warden_problem: Option<String>,
 }
 
 impl Container {
     /// Creates a container of the forced `mechanism`, or the strongest this host
     /// offers. A forced mechanism the host lacks is an error, never a downgrade.
-    pub fn create(mechanism: Option<Mechanism>) -> Result<Created, (Mechanism, String)> {
-        match mechanism {
-            Some(Mechanism::ProcessGroup) => Ok(Created {
-                container: Container::ProcessGroup(unix::pgroup::ProcessGroups::new()),
-                fallback_reason: None,
-            }),
-            Some(Mechanism::CgroupV2) => Self::create_cgroup()
-                .map(|container| Created { container, fallback_reason: None })
-                .map_err(|reason| (Mechanism::CgroupV2, reason)),
+    pub fn create(mechanism: Option<Mechanism>, warden: bool) -> Result<Created, (Mechanism, String)> {
+        let pgroups = || Container::ProcessGroup(unix::pgroup::ProcessGroups::new(warden));
+        let (container, fallback_reason) = match mechanism {
+            Some(Mechanism::ProcessGroup) => (pgroups(), None),
+            Some(Mechanism::CgroupV2) => (Self::create_cgroup().map_err(|reason| (Mechanism::CgroupV2, reason))?, None),
             None => match Self::create_cgroup() {
-                Ok(container) => Ok(Created { container, fallback_reason: None }),
-                Err(reason) => Ok(Created {
-                    container: Container::ProcessGroup(unix::pgroup::ProcessGroups::new()),
-                    fallback_reason: Some(reason),
-                }),
+                Ok(c) => (c, None),
+                Err(reason) => (pgroups(), Some(reason)),
             },
+        };
+        let mut created = Created { container, fallback_reason, warden_problem: None };
+        if warden {
+            created.warden_problem = created.container.arm_warden().err();
         }
+        Ok(created)
     }
 
     #[cfg(target_os = "linux")]
@@ -61,6 +61,20 @@ impl Container {
     #[cfg(not(target_os = "linux"))]
     fn create_cgroup() -> Result<Container, String> {
         Err("cgroups exist only on Linux".into())
+    }
+
+    /// Makes sure the warden will tear this container down if the owner dies.
+    fn arm_warden(&mut self) -> Result<(), String> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.arm_warden(),
+            // Each process group registers as it is created (in `add`); the warden
+            // itself must be running.
+            #[cfg(target_os = "linux")]
+            Container::ProcessGroup(_) => linux::warden::get().map(|_| ()),
+            #[cfg(not(target_os = "linux"))]
+            Container::ProcessGroup(_) => Err("no warden on this platform yet".into()),
+        }
     }
 
     pub fn mechanism(&self) -> Mechanism {
@@ -146,7 +160,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.remove(),
-            Container::ProcessGroup(_) => Ok(()),
+            Container::ProcessGroup(pg) => {
+                pg.forget();
+                Ok(())
+            }
         }
     }
 
@@ -160,7 +177,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cleanup::defer(Box::new(move || cg.wait_empty_and_remove_blocking())),
-            Container::ProcessGroup(_) => {}
+            Container::ProcessGroup(pg) => pg.forget(),
         }
     }
 }

@@ -114,15 +114,22 @@ impl Tree {
 
     /// Arguments for `sh`.
     pub fn sh_args(&self) -> Vec<String> {
-        // The daemon reports its own pid once setsid has run (reporting `$!` after the
-        // fork would race with the setsid), marked with a `d`.
-        let daemon = if self.daemon { "( setsid sh -c 'echo d$$ >&3; exec sleep 1000 3>&-' & )\n" } else { "" };
-        let script = format!(
-            "exec 3>\"$1\"\nsleep 1000 3>&- & echo $! >&3\nsleep 1000 3>&- & echo $! >&3\n{daemon}echo $$ >&3\nexec 3>&-\nwait\n"
-        );
-        vec!["-c".into(), script, "tree".into(), self.fifo.display().to_string()]
+        tree_sh_args(&self.fifo, self.daemon)
     }
+}
 
+/// `sh` arguments for the tree of [`Tree`], reporting through `fifo`.
+pub fn tree_sh_args(fifo: &Path, daemon: bool) -> Vec<String> {
+    // The daemon reports its own pid once setsid has run (reporting `$!` after the
+    // fork would race with the setsid), marked with a `d`.
+    let daemon = if daemon { "( setsid sh -c 'echo d$$ >&3; exec sleep 1000 3>&-' & )\n" } else { "" };
+    let script = format!(
+        "exec 3>\"$1\"\nsleep 1000 3>&- & echo $! >&3\nsleep 1000 3>&- & echo $! >&3\n{daemon}echo $$ >&3\nexec 3>&-\nwait\n"
+    );
+    vec!["-c".into(), script, "tree".into(), fifo.display().to_string()]
+}
+
+impl Tree {
     pub fn command(&self) -> corral::Command {
         corral::Command::new("sh").args(self.sh_args())
     }

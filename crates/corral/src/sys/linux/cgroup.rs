@@ -86,6 +86,8 @@ pub(crate) struct Cgroup {
     procs: OwnedFd,
     /// `cgroup.kill`, where the kernel has it (5.14+).
     kill: Option<OwnedFd>,
+    /// Our registration with the warden, while armed.
+    warden_id: Option<u64>,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -95,7 +97,28 @@ impl Cgroup {
     /// for falling back, as text.
     pub fn create() -> Result<Cgroup, String> {
         let host = host()?;
+        sweep_stale_once(&host.base);
         Self::create_in(&host.base).map_err(|e| format!("cannot create a cgroup under {}: {e}", host.base.display()))
+    }
+
+    /// Opens a directory that already exists (a stale one being swept).
+    fn open_existing(path: PathBuf) -> io::Result<Cgroup> {
+        let procs = open_write(&path.join("cgroup.procs"))?;
+        let kill = open_write(&path.join("cgroup.kill")).ok();
+        Ok(Cgroup { path, procs, kill, warden_id: None })
+    }
+
+    /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
+    pub fn arm_warden(&mut self) -> Result<(), String> {
+        let kill = self.kill.as_ref().ok_or("no cgroup.kill on this kernel for the warden to write")?;
+        let warden = super::warden::get()?;
+        let parent = parent_dir_fd(self.path.parent().ok_or("a cgroup directory has a parent")?)?;
+        let name = self.path.file_name().and_then(|n| n.to_str()).ok_or("cgroup name is not UTF-8")?;
+        let id = warden
+            .register_cgroup(kill.as_fd(), parent.as_fd(), name)
+            .map_err(|e| format!("cannot register with the warden: {e}"))?;
+        self.warden_id = Some(id);
+        Ok(())
     }
 
     fn create_in(base: &Path) -> io::Result<Cgroup> {
@@ -112,7 +135,7 @@ impl Cgroup {
             Ok((procs, kill))
         })();
         match opened {
-            Ok((procs, kill)) => Ok(Cgroup { path, procs, kill }),
+            Ok((procs, kill)) => Ok(Cgroup { path, procs, kill, warden_id: None }),
             Err(e) => {
                 let _ = fs::remove_dir(&path);
                 Err(e)
@@ -271,12 +294,17 @@ impl Cgroup {
         }
     }
 
-    /// Removes the (empty) directory; already gone is fine.
+    /// Removes the (empty) directory; already gone is fine. Then the warden has
+    /// nothing left to guard and forgets it.
     pub fn remove(&self) -> io::Result<()> {
         match fs::remove_dir(&self.path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            r => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            r => r?,
         }
+        if let (Some(id), Ok(w)) = (self.warden_id, super::warden::get()) {
+            let _ = w.forget(id);
+        }
+        Ok(())
     }
 
     fn watch_events(&self, flags: inotify::CreateFlags) -> io::Result<OwnedFd> {
@@ -284,6 +312,47 @@ impl Cgroup {
         inotify::add_watch(&fd, self.path.join("cgroup.events"), inotify::WatchFlags::MODIFY)?;
         Ok(fd)
     }
+}
+
+/// The parent directory of our cgroups, opened once (`O_PATH`) for the warden's `unlinkat`.
+fn parent_dir_fd(dir: &Path) -> Result<&'static OwnedFd, String> {
+    static DIR: OnceLock<Result<OwnedFd, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| format!("cannot open {}: {e}", dir.display()))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Once per process: kill and remove `corral-<pid>-<n>` directories whose owner no
+/// longer exists (an owner that died before its warden could clean up, or one
+/// without a warden). A directory of a live process is never touched.
+fn sweep_stale_once(base: &Path) {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(|| {
+        let Ok(entries) = fs::read_dir(base) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(owner) = name.to_str().and_then(stale_owner) else { continue };
+            if owner == std::process::id() || Path::new(&format!("/proc/{owner}")).exists() {
+                continue;
+            }
+            if let Ok(cg) = Cgroup::open_existing(entry.path()) {
+                tracing::debug!(cgroup = %cg.path.display(), "sweeping a stale corral cgroup");
+                let _ = cg.kill();
+                crate::sys::cleanup::defer(Box::new(move || cg.wait_empty_and_remove_blocking()));
+            }
+        }
+    });
+}
+
+/// The owner pid in a `corral-<pid>-<n>` name.
+fn stale_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("corral-")?;
+    let (pid, seq) = rest.split_once('-')?;
+    seq.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 fn open_write(path: &Path) -> io::Result<OwnedFd> {

@@ -3,3 +3,4 @@
 pub(crate) mod cgroup;
 pub(crate) mod pidfd;
 pub(crate) mod probe;
+pub(crate) mod warden;

@@ -12,15 +12,40 @@ use crate::signal::Signal;
 
 pub(crate) struct ProcessGroups {
     pgids: Mutex<Vec<i32>>,
+    /// Whether each new group is registered with the warden, and the registrations.
+    warden: bool,
+    warden_ids: Mutex<Vec<u64>>,
 }
 
 impl ProcessGroups {
-    pub fn new() -> Self {
-        ProcessGroups { pgids: Mutex::new(Vec::new()) }
+    pub fn new(warden: bool) -> Self {
+        ProcessGroups { pgids: Mutex::new(Vec::new()), warden, warden_ids: Mutex::new(Vec::new()) }
     }
 
     pub fn add(&self, pgid: i32) {
         self.pgids.lock().unwrap_or_else(|e| e.into_inner()).push(pgid);
+        #[cfg(target_os = "linux")]
+        if self.warden {
+            if let Ok(w) = crate::sys::linux::warden::get() {
+                match w.register_pgid(pgid) {
+                    Ok(id) => self.warden_ids.lock().unwrap_or_else(|e| e.into_inner()).push(id),
+                    Err(e) => tracing::warn!(pgid, error = %e, "cannot register a process group with the warden"),
+                }
+            }
+        }
+    }
+
+    /// The groups are dead: the warden forgets them (so it can never signal a reused pgid).
+    pub fn forget(&self) {
+        let ids = std::mem::take(&mut *self.warden_ids.lock().unwrap_or_else(|e| e.into_inner()));
+        #[cfg(target_os = "linux")]
+        if let Ok(w) = crate::sys::linux::warden::get() {
+            for id in ids {
+                let _ = w.forget(id);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        drop(ids);
     }
 
     /// Signals every group; a group that no longer exists is forgotten, so a later

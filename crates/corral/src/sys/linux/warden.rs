@@ -1,0 +1,298 @@
+//! The warden: the whole tree dies even when its owner is SIGKILLed, aborts or is
+//! OOM-killed, so no `Drop` runs.
+//!
+//! One warden per owner process, started once: a `clone(CLONE_VM)` child on a stack
+//! of its own. Sharing the address space means no page tables are copied, so starting
+//! it costs the same with a 2 GiB owner as with a small one (a `fork` of such an owner
+//! costs ~74 ms here); it is still a separate process, so it outlives its owner. It
+//! calls `setsid` (a terminal's Ctrl-C or hangup does not reach it), blocks every
+//! signal, closes every fd but its end of a SEQPACKET socketpair, and waits in
+//! `recvmsg`. Each group registers its kill handle over the socket (the `cgroup.kill`
+//! fd and the parent directory's fd via SCM_RIGHTS, or a pgid) and withdraws it when
+//! it closes. When the owner dies its end of the socket closes: `recvmsg` returns 0,
+//! and the warden kills every registered container, removes the cgroup directories
+//! once empty, and exits.
+//!
+//! Between `clone` and its exit the warden runs only rustix's raw syscalls (no errno,
+//! which lives in the owner thread's TLS it shares), no allocation, no locks: its
+//! table is a fixed array on its own stack.
+
+use std::ffi::CStr;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use rustix::fs::AtFlags;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags, SocketFlags, SocketType,
+};
+
+const OP_CGROUP: u32 = 1;
+const OP_PGID: u32 = 2;
+const OP_FORGET: u32 = 3;
+/// Longest cgroup directory name (`corral-<pid>-<n>` is far shorter).
+const NAME_MAX: usize = 48;
+/// op (4) + name length (4) + id (8) + pgid (8) + name.
+const MSG_LEN: usize = 24 + NAME_MAX;
+/// How many live containers one owner can register with its warden.
+const MAX_ENTRIES: usize = 4096;
+const STACK_SIZE: usize = 2 << 20;
+
+/// The owner's handle on its warden.
+pub(crate) struct Warden {
+    sock: OwnedFd,
+    next_id: AtomicU64,
+    /// One message (with its fds) at a time.
+    send: Mutex<()>,
+}
+
+/// The process's warden, started on first use. An error says why there is none.
+pub(crate) fn get() -> Result<&'static Warden, String> {
+    static WARDEN: OnceLock<Result<Warden, String>> = OnceLock::new();
+    WARDEN.get_or_init(|| start().map_err(|e| format!("cannot start the warden: {e}"))).as_ref().map_err(Clone::clone)
+}
+
+impl Warden {
+    /// Registers a cgroup: the warden writes `1` to `kill` and removes `name` under
+    /// `parent` when the owner dies. Returns the id to withdraw it with.
+    pub fn register_cgroup(&self, kill: BorrowedFd<'_>, parent: BorrowedFd<'_>, name: &str) -> io::Result<u64> {
+        if name.len() >= NAME_MAX {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cgroup name too long for the warden"));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.send(encode(OP_CGROUP, id, 0, name.as_bytes()), &[kill, parent])?;
+        Ok(id)
+    }
+
+    /// Registers a process group: the warden SIGKILLs it when the owner dies.
+    pub fn register_pgid(&self, pgid: i32) -> io::Result<u64> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.send(encode(OP_PGID, id, pgid as i64, b""), &[])?;
+        Ok(id)
+    }
+
+    /// Withdraws a registration (the container was torn down normally).
+    pub fn forget(&self, id: u64) -> io::Result<()> {
+        self.send(encode(OP_FORGET, id, 0, b""), &[])
+    }
+
+    fn send(&self, msg: [u8; MSG_LEN], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+        let _one_at_a_time = self.send.lock().unwrap_or_else(|e| e.into_inner());
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(io::Error::other("ancillary buffer too small"));
+        }
+        loop {
+            match rustix::net::sendmsg(&self.sock, &[IoSlice::new(&msg)], &mut control, SendFlags::NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+fn encode(op: u32, id: u64, pgid: i64, name: &[u8]) -> [u8; MSG_LEN] {
+    let mut m = [0u8; MSG_LEN];
+    m[0..4].copy_from_slice(&op.to_ne_bytes());
+    m[4..8].copy_from_slice(&(name.len() as u32).to_ne_bytes());
+    m[8..16].copy_from_slice(&id.to_ne_bytes());
+    m[16..24].copy_from_slice(&pgid.to_ne_bytes());
+    m[24..24 + name.len()].copy_from_slice(name);
+    m
+}
+
+/// What the warden's entry point gets: written at the top of its stack before clone.
+#[repr(C)]
+struct WardenArgs {
+    sock: RawFd,
+}
+
+fn start() -> io::Result<Warden> {
+    let (ours, theirs) =
+        rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
+    // SAFETY: an anonymous private mapping that nothing else refers to. It is never
+    // unmapped: the warden runs on it for as long as it lives (it outlives us).
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let top = stack as usize + STACK_SIZE;
+    let args_at = (top - std::mem::size_of::<WardenArgs>()) & !15;
+    let args = args_at as *mut WardenArgs;
+    // SAFETY: `args_at` lies inside the mapping just made, suitably aligned, and
+    // unused by anyone else; the warden only reads it.
+    unsafe { args.write(WardenArgs { sock: std::os::fd::AsRawFd::as_raw_fd(&theirs) }) };
+    let child_stack = (args_at - 64) & !15;
+    // SAFETY: CLONE_VM without CLONE_THREAD, CLONE_FILES or CLONE_SIGHAND: a new
+    // process sharing our memory, with its own copy of our fd table and signal
+    // dispositions, running `warden_main` on its own stack (the mapping above). The
+    // exit signal is 0: it never signals us. `warden_main` makes only raw syscalls
+    // and touches only its stack and the args, as its documentation requires.
+    let pid = unsafe { libc::clone(warden_main, child_stack as *mut libc::c_void, libc::CLONE_VM, args.cast()) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The warden has its own copy of `theirs`; ours closes here.
+    drop(theirs);
+    tracing::debug!(warden_pid = pid, "warden started");
+    Ok(Warden { sock: ours, next_id: AtomicU64::new(1), send: Mutex::new(()) })
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    id: u64,
+    op: u32,
+    kill: RawFd,
+    parent: RawFd,
+    pgid: i32,
+    name: [u8; NAME_MAX],
+}
+
+const EMPTY: Entry = Entry { id: 0, op: 0, kill: -1, parent: -1, pgid: 0, name: [0; NAME_MAX] };
+
+/// The warden process. See the module docs for what it may and may not do.
+extern "C" fn warden_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the WardenArgs the owner wrote before clone.
+    let sock_fd = unsafe { (*(arg as *const WardenArgs)).sock };
+    // SAFETY: raw syscalls with valid arguments: block every signal (SIGKILL and
+    // SIGSTOP cannot be), and close every fd but our socket. Neither fails with these
+    // arguments, so neither writes errno.
+    unsafe {
+        let all: u64 = !0;
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, std::ptr::null_mut::<u64>(), 8);
+        if sock_fd > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, (sock_fd - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (sock_fd + 1) as u32, u32::MAX, 0u32);
+    }
+    let _ = rustix::process::setsid();
+    let _ = rustix::thread::set_name(c"corral-warden");
+    // SAFETY: our copy of the warden's end; nothing else in this process owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock_fd) };
+    let mut table = [EMPTY; MAX_ENTRIES];
+    serve(&sock, &mut table);
+    kill_all(&table);
+    0
+}
+
+fn serve(sock: &OwnedFd, table: &mut [Entry; MAX_ENTRIES]) {
+    loop {
+        let mut buf = [0u8; MSG_LEN];
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let received = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            rustix::net::recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC)
+        };
+        match received {
+            Ok(r) if r.bytes == 0 => return, // end of file: the owner is gone
+            Ok(_) => {
+                let mut fds: [RawFd; 2] = [-1, -1];
+                let mut n = 0;
+                for msg in control.drain() {
+                    if let RecvAncillaryMessage::ScmRights(received) = msg {
+                        for fd in received {
+                            if n < 2 {
+                                fds[n] = fd.into_raw_fd();
+                                n += 1;
+                            } // extra fds drop (close) here
+                        }
+                    }
+                }
+                handle(&buf, fds, table);
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]) {
+    let word = |i: usize| u32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
+    let op = word(0);
+    let name_len = (word(4) as usize).min(NAME_MAX - 1);
+    let mut id_bytes = [0u8; 8];
+    id_bytes.copy_from_slice(&msg[8..16]);
+    let id = u64::from_ne_bytes(id_bytes);
+    let mut pgid_bytes = [0u8; 8];
+    pgid_bytes.copy_from_slice(&msg[16..24]);
+    let pgid = i64::from_ne_bytes(pgid_bytes) as i32;
+    match op {
+        OP_CGROUP | OP_PGID => {
+            if let Some(slot) = table.iter_mut().find(|e| e.op == 0) {
+                let mut name = [0u8; NAME_MAX];
+                name[..name_len].copy_from_slice(&msg[24..24 + name_len]);
+                *slot = Entry { id, op, kill: fds[0], parent: fds[1], pgid, name };
+            } else {
+                close_raw(fds[0]);
+                close_raw(fds[1]);
+            }
+        }
+        OP_FORGET => {
+            if let Some(slot) = table.iter_mut().find(|e| e.op != 0 && e.id == id) {
+                close_raw(slot.kill);
+                close_raw(slot.parent);
+                *slot = EMPTY;
+            }
+        }
+        _ => {
+            close_raw(fds[0]);
+            close_raw(fds[1]);
+        }
+    }
+}
+
+/// The owner is gone: kill every registered container, then remove the cgroup
+/// directories once the kernel reports them empty. No inotify here (the warden keeps
+/// to the simplest syscalls); a 1 ms retry of `rmdir` bounded at 10 s.
+fn kill_all(table: &[Entry; MAX_ENTRIES]) {
+    for e in table.iter().filter(|e| e.op != 0) {
+        match e.op {
+            OP_CGROUP => {
+                // SAFETY: the table owns this fd until the process exits.
+                let kill = unsafe { BorrowedFd::borrow_raw(e.kill) };
+                let _ = rustix::io::write(kill, b"1");
+            }
+            _ => {
+                if let Some(p) = rustix::process::Pid::from_raw(e.pgid) {
+                    let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+    let nap = rustix::thread::Timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+    for e in table.iter().filter(|e| e.op == OP_CGROUP && e.parent >= 0) {
+        let Ok(name) = CStr::from_bytes_until_nul(&e.name) else { continue };
+        // SAFETY: the table owns this fd until the process exits.
+        let parent = unsafe { BorrowedFd::borrow_raw(e.parent) };
+        for _ in 0..10_000 {
+            match rustix::fs::unlinkat(parent.as_fd(), name, AtFlags::REMOVEDIR) {
+                Err(rustix::io::Errno::BUSY) | Err(rustix::io::Errno::INTR) => {
+                    let _ = rustix::thread::nanosleep(&nap);
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+fn close_raw(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: a received fd that only the table held.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
