@@ -60,6 +60,18 @@ struct RunArgs {
     /// Print a one-line JSON summary (outcome, duration, mechanism, pid) to stderr.
     #[arg(long)]
     json: bool,
+    /// Cap the tree's memory (bytes, or with K, M, G, T: 512M). An OOM kill exits 137.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    memory_max: Option<u64>,
+    /// Cap the number of processes in the tree: the fork past it fails with EAGAIN.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    max_procs: Option<u64>,
+    /// Cap the tree's CPU to this many cores (e.g. 0.5, 1.5).
+    #[arg(long, value_parser = parse_cores, value_name = "CORES")]
+    cpu_quota: Option<f64>,
+    /// Print wall time, CPU time and peak memory of the whole tree at the end (to stderr).
+    #[arg(long)]
+    stats: bool,
     /// Run the program on a pseudo-terminal (sized like ours, else 24x80) and copy
     /// its output to our stdout.
     #[arg(long)]
@@ -78,6 +90,34 @@ enum MechanismArg {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 2m)"))
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix('B').unwrap_or(t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (digits, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| format!("{s:?} is not a size (examples: 512M, 2G, 1048576)"))?;
+    match n.checked_mul(mult) {
+        Some(0) => Err("a size of zero".into()),
+        Some(b) => Ok(b),
+        None => Err(format!("{s:?} is too large")),
+    }
+}
+
+fn parse_cores(s: &str) -> Result<f64, String> {
+    let c: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of cores"))?;
+    if c.is_finite() && c > 0.0 {
+        Ok(c)
+    } else {
+        Err(format!("{s} cores: it must be a positive, finite number"))
+    }
 }
 
 fn parse_cancel_signal(s: &str) -> Result<Signal, String> {
@@ -135,6 +175,18 @@ fn run(args: RunArgs) -> u8 {
         if args.pty {
             cmd = cmd.pty(PtySize::of_stdout().unwrap_or_default());
         }
+        if let Some(b) = args.memory_max {
+            cmd = cmd.memory_max(b);
+        }
+        if let Some(n) = args.max_procs {
+            cmd = cmd.max_processes(n);
+        }
+        if let Some(c) = args.cpu_quota {
+            cmd = cmd.cpu_quota(c);
+        }
+        if args.stats || args.json {
+            cmd = cmd.collect_stats();
+        }
         match args.mechanism {
             MechanismArg::Auto => {}
             MechanismArg::Cgroup => cmd = cmd.mechanism(Mechanism::CgroupV2),
@@ -142,6 +194,16 @@ fn run(args: RunArgs) -> u8 {
         }
         match cmd.output().await {
             Ok(out) => {
+                if args.stats {
+                    let stats = out.stats.unwrap_or_default();
+                    let opt = |v: Option<String>| v.unwrap_or_else(|| "unavailable".into());
+                    eprintln!(
+                        "corral: wall {:.3}s, cpu {}, peak memory {}",
+                        out.duration.as_secs_f64(),
+                        opt(stats.cpu_time.map(|c| format!("{:.3}s", c.as_secs_f64()))),
+                        opt(stats.memory_peak.map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))),
+                    );
+                }
                 if args.json {
                     eprintln!("{}", summary(&out));
                 }
@@ -183,6 +245,7 @@ fn exit_code(outcome: Outcome, received_signal: i32) -> u8 {
         Outcome::Signalled { signal, .. } => (128 + signal) as u8,
         Outcome::TimedOut => EXIT_TIMED_OUT,
         Outcome::Cancelled => (128 + received_signal) as u8,
+        Outcome::OomKilled => 128 + 9,
     }
 }
 
@@ -192,7 +255,9 @@ fn summary(out: &Output) -> serde_json::Value {
         Outcome::Signalled { signal, .. } => ("signalled", None, Some(signal)),
         Outcome::TimedOut => ("timed_out", None, None),
         Outcome::Cancelled => ("cancelled", None, None),
+        Outcome::OomKilled => ("oom_killed", None, Some(libc::SIGKILL)),
     };
+    let stats = out.stats.unwrap_or_default();
     json!({
         "outcome": kind,
         "code": code,
@@ -200,6 +265,8 @@ fn summary(out: &Output) -> serde_json::Value {
         "duration_ms": out.duration.as_secs_f64() * 1000.0,
         "mechanism": out.mechanism.name(),
         "pid": out.pid,
+        "cpu_ms": stats.cpu_time.map(|c| c.as_secs_f64() * 1000.0),
+        "memory_peak_bytes": stats.memory_peak,
     })
 }
 
@@ -220,6 +287,10 @@ fn doctor(as_json: bool) -> u8 {
             "pidfd": r.pidfd,
             "parent_death_scope": format!("{:?}", r.parent_death_scope),
             "warden_problem": r.warden_problem,
+            "limits": r.limits.iter().map(|(l, how)| (l.to_string(), match how {
+                Ok(how) => json!({"enforced": true, "how": how}),
+                Err(why) => json!({"enforced": false, "why": why}),
+            })).collect::<serde_json::Map<_, _>>(),
         });
         println!("{v}");
         return 0;
@@ -253,5 +324,11 @@ fn doctor(as_json: bool) -> u8 {
                 format!("nothing is killed ({})", r.warden_problem.as_deref().unwrap_or("no warden")),
         }
     );
+    for (limit, how) in &r.limits {
+        match how {
+            Ok(how) => println!("limit {limit:14} enforced by the {how}"),
+            Err(why) => println!("limit {limit:14} cannot be enforced: {why}"),
+        }
+    }
     0
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::group::Mechanism;
+use crate::group::{LimitSpec, Mechanism};
 use crate::io::{LineCallback, LineOptions, Overflow, PtySize, StdinReader, Tee};
 use crate::signal::Signal;
 
@@ -180,6 +180,8 @@ pub struct Command {
     pub(crate) mechanism: Option<Mechanism>,
     pub(crate) lines: LineOptions,
     pub(crate) pty: Option<PtySize>,
+    pub(crate) limits: LimitSpec,
+    pub(crate) collect_stats: bool,
 }
 
 impl Command {
@@ -203,6 +205,8 @@ impl Command {
             mechanism: None,
             lines: LineOptions::default(),
             pty: None,
+            limits: LimitSpec::default(),
+            collect_stats: false,
         }
     }
 
@@ -421,6 +425,33 @@ impl Command {
     /// capture its output as stdout (or copy it to ours with `stdout(Stdio::Inherit)`).
     pub fn pty(mut self, size: PtySize) -> Self {
         self.pty = Some(size);
+        self
+    }
+
+    /// Caps the run's memory, whole tree (see [`GroupBuilder::memory_max`](crate::GroupBuilder::memory_max)).
+    /// An OOM kill is reported as [`Outcome::OomKilled`](crate::Outcome::OomKilled).
+    pub fn memory_max(mut self, bytes: u64) -> Self {
+        self.limits.memory_max = Some(bytes);
+        self
+    }
+
+    /// Caps the run's process count, whole tree (see [`GroupBuilder::max_processes`](crate::GroupBuilder::max_processes)).
+    pub fn max_processes(mut self, n: u64) -> Self {
+        self.limits.max_processes = Some(n);
+        self
+    }
+
+    /// Caps the run's CPU to this many cores (see [`GroupBuilder::cpu_quota`](crate::GroupBuilder::cpu_quota)).
+    pub fn cpu_quota(mut self, cores: f64) -> Self {
+        self.limits.cpu_quota = Some(cores);
+        self
+    }
+
+    /// Collects the tree's resources at the end of the run into
+    /// [`Output::stats`](crate::Output::stats) (memory is accounted for the run).
+    pub fn collect_stats(mut self) -> Self {
+        self.collect_stats = true;
+        self.limits.account_memory = true;
         self
     }
 

@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Cancelled,
     /// The operation is not available with the mechanism in force.
     Unsupported,
+    /// A resource limit cannot be enforced here.
+    ResourceLimit,
     /// An I/O error while managing a process or its container.
     Io,
 }
@@ -112,6 +114,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A requested limit cannot be enforced on this host; no group was created.
+    #[error("cannot enforce {limit}: {reason}")]
+    ResourceLimit {
+        /// The limit: `memory_max`, `max_processes` or `cpu_quota`.
+        limit: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// An I/O error while managing processes or containers.
     #[error("{context}: {source}")]
     Io {
@@ -151,6 +161,7 @@ impl Error {
             Error::TimedOut { .. } => ErrorKind::TimedOut,
             Error::Cancelled { .. } => ErrorKind::Cancelled,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::ResourceLimit { .. } => ErrorKind::ResourceLimit,
             Error::Io { .. } => ErrorKind::Io,
         }
     }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::io::Pty;
 use crate::process::RunningProcess;
 use crate::signal::Signal;
-use crate::sys::{Container, StdioFds};
+use crate::sys::{Container, CreateError, StdioFds};
 
 /// How a group contains its processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,12 +65,72 @@ impl FromStr for Mechanism {
 pub struct GroupBuilder {
     mechanism: Option<Mechanism>,
     warden: bool,
+    limits: LimitSpec,
 }
 
 impl Default for GroupBuilder {
     fn default() -> Self {
-        GroupBuilder { mechanism: None, warden: true }
+        GroupBuilder { mechanism: None, warden: true, limits: LimitSpec::default() }
     }
+}
+
+/// Resource limits for a group's whole tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct LimitSpec {
+    pub memory_max: Option<u64>,
+    pub max_processes: Option<u64>,
+    pub cpu_quota: Option<f64>,
+    /// Account memory (current and peak) even without a limit.
+    pub account_memory: bool,
+}
+
+impl LimitSpec {
+    pub fn is_empty(&self) -> bool {
+        self.memory_max.is_none() && self.max_processes.is_none() && self.cpu_quota.is_none() && !self.account_memory
+    }
+
+    /// The name of the first limit asked for, for messages.
+    pub fn first_name(&self) -> &'static str {
+        if self.memory_max.is_some() || self.account_memory {
+            "memory_max"
+        } else if self.max_processes.is_some() {
+            "max_processes"
+        } else {
+            "cpu_quota"
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.memory_max == Some(0) {
+            return Err(Error::InvalidInput("memory_max of zero bytes".into()));
+        }
+        if self.max_processes == Some(0) {
+            return Err(Error::InvalidInput("max_processes of zero".into()));
+        }
+        if let Some(c) = self.cpu_quota {
+            if !c.is_finite() || c <= 0.0 {
+                return Err(Error::InvalidInput(format!(
+                    "cpu_quota of {c} cores (it must be a positive, finite number)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of a group's resources. A metric this host cannot read is `None`,
+/// never a made-up zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Live processes in the group.
+    pub processes: usize,
+    /// CPU time (user + system) used by everything that ran in the group: cumulative
+    /// under a cgroup; for process groups, the live members' own and reaped children's.
+    pub cpu_time: Option<Duration>,
+    /// Memory in use by the tree now (bytes).
+    pub memory_current: Option<u64>,
+    /// The tree's peak memory (bytes), where the kernel accounts it (a memory cgroup).
+    pub memory_peak: Option<u64>,
 }
 
 /// What still dies with the owner when the owner itself dies without running any
@@ -102,9 +162,37 @@ impl GroupBuilder {
         self
     }
 
+    /// Caps the tree's memory (bytes); past it the kernel's OOM killer acts inside the
+    /// group. Enforced by cgroup v2 `memory.max`, or v1 `memory.limit_in_bytes` on
+    /// hybrid hosts; where neither is possible, [`build`](Self::build) fails.
+    pub fn memory_max(mut self, bytes: u64) -> Self {
+        self.limits.memory_max = Some(bytes);
+        self
+    }
+
+    /// Caps the number of processes (and threads) in the tree: the fork past it fails
+    /// with EAGAIN. Enforced by `pids.max` (v2, or v1 on hybrid hosts).
+    pub fn max_processes(mut self, n: u64) -> Self {
+        self.limits.max_processes = Some(n);
+        self
+    }
+
+    /// Caps the tree's CPU use to this many cores (e.g. 0.5 or 1.5). Enforced by
+    /// `cpu.max` (v2) or the v1 CFS quota.
+    pub fn cpu_quota(mut self, cores: f64) -> Self {
+        self.limits.cpu_quota = Some(cores);
+        self
+    }
+
+    /// Accounts the tree's memory (current and peak in [`Group::stats`]) without a limit.
+    pub fn account_memory(mut self) -> Self {
+        self.limits.account_memory = true;
+        self
+    }
+
     /// Creates the container.
     pub fn build(self) -> Result<Group> {
-        Group::create(self.mechanism, self.warden)
+        Group::create(self.mechanism, self.warden, &self.limits)
     }
 }
 
@@ -148,7 +236,7 @@ impl Group {
     /// where one can be created, else a process group (see
     /// [`fallback_reason`](Self::fallback_reason)).
     pub fn new() -> Result<Group> {
-        Self::with_mechanism(None)
+        Self::create(None, true, &LimitSpec::default())
     }
 
     /// A builder, to force a mechanism.
@@ -156,15 +244,17 @@ impl Group {
         GroupBuilder::default()
     }
 
-    pub(crate) fn with_mechanism(mechanism: Option<Mechanism>) -> Result<Group> {
-        Self::create(mechanism, true)
+    pub(crate) fn with_mechanism(mechanism: Option<Mechanism>, limits: &LimitSpec) -> Result<Group> {
+        Self::create(mechanism, true, limits)
     }
 
-    fn create(mechanism: Option<Mechanism>, warden: bool) -> Result<Group> {
-        let created = Container::create(mechanism, warden).map_err(|(m, reason)| Error::Unsupported {
-            operation: "creating a group",
-            mechanism: m.to_string(),
-            reason,
+    fn create(mechanism: Option<Mechanism>, warden: bool, limits: &LimitSpec) -> Result<Group> {
+        limits.validate()?;
+        let created = Container::create(mechanism, warden, limits).map_err(|e| match e {
+            CreateError::Unsupported(m, reason) => {
+                Error::Unsupported { operation: "creating a group", mechanism: m.to_string(), reason }
+            }
+            CreateError::Limit(limit, reason) => Error::ResourceLimit { limit, reason },
         })?;
         let mechanism = created.container.mechanism();
         if let Some(reason) = &created.fallback_reason {
@@ -191,6 +281,28 @@ impl Group {
             fallback_reason: created.fallback_reason,
             parent_death,
         })
+    }
+
+    /// The tree's resources now: live processes, cumulative CPU time, current and
+    /// peak memory (each `None` where this host cannot read it).
+    pub fn stats(&self) -> Result<Stats> {
+        self.container().stats().map_err(|e| Error::io("reading the group's resources", e))
+    }
+
+    /// A stream of [`stats`](Self::stats) snapshots, one every `every` (the first at once).
+    pub fn sample_stats(&self, every: Duration) -> impl futures_util::Stream<Item = Result<Stats>> + '_ {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        futures_util::stream::unfold(tick, move |mut tick| async move {
+            tick.tick().await;
+            Some((self.stats(), tick))
+        })
+    }
+
+    /// How many processes the kernel's OOM killer has killed in this group (where its
+    /// memory is accounted: a memory limit or [`GroupBuilder::account_memory`]).
+    pub fn oom_kills(&self) -> Option<u64> {
+        self.container().oom_kills()
     }
 
     /// What dies with the owner if the owner is killed without running `Drop`.

@@ -35,6 +35,9 @@ pub struct HostReport {
     pub parent_death_scope: crate::group::ParentDeathScope,
     /// Why there is no warden, when there is none.
     pub warden_problem: Option<String>,
+    /// For `memory_max`, `max_processes` and `cpu_quota`: how this host enforces it,
+    /// or why it cannot.
+    pub limits: Vec<(&'static str, Result<String, String>)>,
 }
 
 impl HostReport {
@@ -67,12 +70,13 @@ impl HostReport {
             pidfd,
             parent_death_scope: crate::group::ParentDeathScope::None,
             warden_problem: None,
+            limits: Vec::new(),
         };
         #[cfg(target_os = "linux")]
         let warden = crate::sys::linux::warden::get().map(|_| ());
         #[cfg(not(target_os = "linux"))]
         let warden: Result<(), String> = Err("no warden on this platform yet".into());
-        match Container::create(None, false) {
+        match Container::create(None, false, &Default::default()) {
             Ok(created) => {
                 report.mechanism = created.container.mechanism();
                 report.parent_death_scope = match (&warden, report.mechanism) {
@@ -82,6 +86,14 @@ impl HostReport {
                 };
                 report.warden_problem = warden.err();
                 report.fallback_reason = created.fallback_reason;
+                #[cfg(target_os = "linux")]
+                for (limit, controller) in [("memory_max", "memory"), ("max_processes", "pids"), ("cpu_quota", "cpu")] {
+                    let how = match created.container.cgroup_path() {
+                        Some(dir) => crate::sys::linux::limits::enforcement(Some(dir), controller),
+                        None => Err("limits need the cgroup mechanism".to_string()),
+                    };
+                    report.limits.push((limit, how));
+                }
                 if let Some(dir) = created.container.cgroup_path() {
                     report.cgroup_writable = true;
                     report.cgroup_kill = dir.join("cgroup.kill").exists();
@@ -97,7 +109,9 @@ impl HostReport {
                     crate::group::flush_teardowns(std::time::Duration::from_secs(5));
                 }
             }
-            Err((_, reason)) => report.fallback_reason = Some(reason),
+            Err(crate::sys::CreateError::Unsupported(_, reason) | crate::sys::CreateError::Limit(_, reason)) => {
+                report.fallback_reason = Some(reason)
+            }
         }
         report
     }

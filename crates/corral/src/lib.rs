@@ -45,7 +45,7 @@ mod sys;
 pub use command::{Command, ShutdownPolicy, Stdin, Stdio};
 pub use encoding_rs;
 pub use error::{Error, ErrorKind, Result, STDERR_TAIL_BYTES};
-pub use group::{flush_teardowns, Group, GroupBuilder, Mechanism, ParentDeathScope};
+pub use group::{flush_teardowns, Group, GroupBuilder, Mechanism, ParentDeathScope, Stats};
 pub use io::{
     Line, LineCallback, LineStream, Overflow, Pty, PtySize, StdinReader, StreamKind, Tee, DEFAULT_LINE_BUFFER,
     DEFAULT_MAX_LINE_LEN,

@@ -33,6 +33,9 @@ pub enum Outcome {
     TimedOut,
     /// The caller cancelled and the cancel policy ended the tree.
     Cancelled,
+    /// The kernel's OOM killer killed it (SIGKILL) because the tree reached its
+    /// memory limit.
+    OomKilled,
 }
 
 impl Outcome {
@@ -69,6 +72,7 @@ impl fmt::Display for Outcome {
             }
             Outcome::TimedOut => f.write_str("timed out"),
             Outcome::Cancelled => f.write_str("cancelled"),
+            Outcome::OomKilled => f.write_str("killed by the OOM killer at the memory limit"),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Output {
     pub mechanism: Mechanism,
     /// The pid it had.
     pub pid: u32,
+    /// The tree's resources at the end, with [`Command::collect_stats`].
+    pub stats: Option<crate::group::Stats>,
     ok_codes: Vec<i32>,
 }
 
@@ -214,7 +220,7 @@ enum Ended {
 
 async fn execute(cmd: &Command) -> Result<Output> {
     let prepared = cmd.prepare()?;
-    let group = Group::with_mechanism(cmd.mechanism)?;
+    let group = Group::with_mechanism(cmd.mechanism, &cmd.limits)?;
     let mut process = match group.spawn(cmd, &prepared, StdioFds::default()) {
         Ok(p) => p,
         Err(e) => {
@@ -245,7 +251,13 @@ async fn execute(cmd: &Command) -> Result<Output> {
             Ended::Exited(r) => {
                 let outcome = r?;
                 group.kill()?;
-                outcome
+                match outcome {
+                    Outcome::Signalled { signal: libc::SIGKILL, .. } if group.oom_kills().unwrap_or(0) > 0 => {
+                        tracing::warn!(program = %cmd.display_name(), pid, "killed by the OOM killer");
+                        Outcome::OomKilled
+                    }
+                    other => other,
+                }
             }
             Ended::TimedOut => {
                 tracing::warn!(
@@ -293,8 +305,10 @@ async fn execute(cmd: &Command) -> Result<Output> {
         tokio::join!(feed, read_stdout, read_pipe(stderr, StreamKind::Stderr, cmd, &tree_gone), control);
     let outcome = outcome?;
     let duration = started.elapsed();
+    let stats = if cmd.collect_stats { Some(group.stats()?) } else { None };
     group.close().await?;
     Ok(Output {
+        stats,
         stdout: out.map_err(|e| Error::io("reading standard output", e))?,
         stderr: err.map_err(|e| Error::io("reading standard error", e))?,
         outcome,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::command::Command;
-use crate::group::Mechanism;
+use crate::group::{LimitSpec, Mechanism, Stats};
 use crate::signal::Signal;
 
 mod cleanup;
@@ -25,6 +25,14 @@ pub(crate) enum Container {
     ProcessGroup(unix::pgroup::ProcessGroups),
 }
 
+/// Why a container could not be created.
+pub(crate) enum CreateError {
+    /// The forced mechanism is not available here.
+    Unsupported(Mechanism, String),
+    /// A requested limit cannot be enforced (the limit's name, why).
+    Limit(&'static str, String),
+}
+
 /// What [`Container::create`] picked, and why it fell back if it did.
 pub(crate) struct Created {
     pub container: Container,
@@ -36,16 +44,21 @@ pub(crate) struct Created {
 impl Container {
     /// Creates a container of the forced `mechanism`, or the strongest this host
     /// offers. A forced mechanism the host lacks is an error, never a downgrade.
-    pub fn create(mechanism: Option<Mechanism>, warden: bool) -> Result<Created, (Mechanism, String)> {
+    pub fn create(mechanism: Option<Mechanism>, warden: bool, limits: &LimitSpec) -> Result<Created, CreateError> {
         let pgroups = || Container::ProcessGroup(unix::pgroup::ProcessGroups::new(warden));
-        let (container, fallback_reason) = match mechanism {
+        let (mut container, fallback_reason) = match mechanism {
             Some(Mechanism::ProcessGroup) => (pgroups(), None),
-            Some(Mechanism::CgroupV2) => (Self::create_cgroup().map_err(|reason| (Mechanism::CgroupV2, reason))?, None),
+            Some(Mechanism::CgroupV2) => {
+                (Self::create_cgroup().map_err(|reason| CreateError::Unsupported(Mechanism::CgroupV2, reason))?, None)
+            }
             None => match Self::create_cgroup() {
                 Ok(c) => (c, None),
                 Err(reason) => (pgroups(), Some(reason)),
             },
         };
+        if !limits.is_empty() {
+            container.apply_limits(limits, fallback_reason.as_deref())?;
+        }
         let mut created = Created { container, fallback_reason, warden_problem: None };
         if warden {
             created.warden_problem = created.container.arm_warden().err();
@@ -61,6 +74,56 @@ impl Container {
     #[cfg(not(target_os = "linux"))]
     fn create_cgroup() -> Result<Container, String> {
         Err("cgroups exist only on Linux".into())
+    }
+
+    fn apply_limits(&mut self, limits: &LimitSpec, fallback: Option<&str>) -> Result<(), CreateError> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                let applied = cg.apply_limits(limits);
+                if applied.is_err() {
+                    let _ = cg.remove();
+                }
+                applied.map_err(|(limit, reason)| CreateError::Limit(limit, reason))
+            }
+            Container::ProcessGroup(_) => Err(CreateError::Limit(
+                limits.first_name(),
+                format!(
+                    "limits need the cgroup mechanism, and this group uses process groups{}",
+                    fallback.map(|f| format!(" ({f})")).unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    /// How many processes the OOM killer killed in this container, where memory is accounted.
+    pub fn oom_kills(&self) -> Option<u64> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.oom_kills(),
+            Container::ProcessGroup(_) => None,
+        }
+    }
+
+    /// The resources of everything in the container.
+    pub fn stats(&self) -> io::Result<Stats> {
+        let pids = self.pids()?;
+        let mut stats = Stats { processes: pids.len(), cpu_time: None, memory_current: None, memory_peak: None };
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                stats.cpu_time = cg.cpu_time();
+                (stats.memory_current, stats.memory_peak) = cg.memory();
+                if stats.memory_current.is_none() {
+                    stats.memory_current = unix::proc_rss_sum(&pids);
+                }
+            }
+            Container::ProcessGroup(_) => {
+                stats.cpu_time = unix::proc_cpu_sum(&pids);
+                stats.memory_current = unix::proc_rss_sum(&pids);
+            }
+        }
+        Ok(stats)
     }
 
     /// Makes sure the warden will tear this container down if the owner dies.
@@ -105,7 +168,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => {
-                unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.procs_fd()), fds)
+                unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.placement_fds()), fds)
             }
             Container::ProcessGroup(pg) => {
                 let child = unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::NewProcessGroup, fds)?;

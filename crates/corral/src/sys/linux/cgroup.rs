@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{inotify, Mode, OFlags};
 use tokio::io::unix::AsyncFd;
 
+use crate::group::LimitSpec;
 use crate::signal::Signal;
 
 /// Where this process can make cgroups.
@@ -86,8 +87,10 @@ pub(crate) struct Cgroup {
     procs: OwnedFd,
     /// `cgroup.kill`, where the kernel has it (5.14+).
     kill: Option<OwnedFd>,
-    /// Our registration with the warden, while armed.
-    warden_id: Option<u64>,
+    /// Our registrations with the warden, while armed.
+    warden_ids: Vec<u64>,
+    /// Limits and accounting (v2 files, or v1 directories joined alongside).
+    limits: super::limits::Applied,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -101,11 +104,61 @@ impl Cgroup {
         Self::create_in(&host.base).map_err(|e| format!("cannot create a cgroup under {}: {e}", host.base.display()))
     }
 
+    /// Applies limits (and accounting); on failure the named limit and why.
+    pub fn apply_limits(&mut self, spec: &LimitSpec) -> Result<(), (&'static str, String)> {
+        let name = self.name().to_owned();
+        self.limits = super::limits::apply(&self.path, &name, spec)?;
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        self.path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+    }
+
+    /// Every `cgroup.procs` the child joins: the v1 limit directories, then ours.
+    pub fn placement_fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds: Vec<BorrowedFd<'_>> = self.limits.v1.iter().map(|d| d.procs.as_fd()).collect();
+        fds.push(self.procs.as_fd());
+        fds
+    }
+
+    /// How many processes the kernel's OOM killer has killed in this group, where
+    /// memory is accounted.
+    pub fn oom_kills(&self) -> Option<u64> {
+        if self.limits.memory_v2 {
+            super::limits::read_key(&self.path.join("memory.events"), "oom_kill")
+        } else {
+            self.limits.memory_v1().and_then(|d| super::limits::read_key(&d.join("memory.oom_control"), "oom_kill"))
+        }
+    }
+
+    /// Cumulative CPU time of everything that ran in the group (v2 `cpu.stat`).
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        super::limits::read_key(&self.path.join("cpu.stat"), "usage_usec").map(std::time::Duration::from_micros)
+    }
+
+    /// Current and peak memory of the group, where it is accounted.
+    pub fn memory(&self) -> (Option<u64>, Option<u64>) {
+        if self.limits.memory_v2 {
+            (
+                super::limits::read_number(&self.path.join("memory.current")),
+                super::limits::read_number(&self.path.join("memory.peak")),
+            )
+        } else if let Some(d) = self.limits.memory_v1() {
+            (
+                super::limits::read_number(&d.join("memory.usage_in_bytes")),
+                super::limits::read_number(&d.join("memory.max_usage_in_bytes")),
+            )
+        } else {
+            (None, None)
+        }
+    }
+
     /// Opens a directory that already exists (a stale one being swept).
     fn open_existing(path: PathBuf) -> io::Result<Cgroup> {
         let procs = open_write(&path.join("cgroup.procs"))?;
         let kill = open_write(&path.join("cgroup.kill")).ok();
-        Ok(Cgroup { path, procs, kill, warden_id: None })
+        Ok(Cgroup { path, procs, kill, warden_ids: Vec::new(), limits: Default::default() })
     }
 
     /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
@@ -117,7 +170,16 @@ impl Cgroup {
         let id = warden
             .register_cgroup(kill.as_fd(), parent.as_fd(), name)
             .map_err(|e| format!("cannot register with the warden: {e}"))?;
-        self.warden_id = Some(id);
+        self.warden_ids.push(id);
+        for d in &self.limits.v1 {
+            let parent = d.path.parent().ok_or("a v1 directory has a parent")?;
+            let parent = rustix::fs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| format!("cannot open {}: {e}", parent.display()))?;
+            let id = warden
+                .register_dir(parent.as_fd(), name)
+                .map_err(|e| format!("cannot register with the warden: {e}"))?;
+            self.warden_ids.push(id);
+        }
         Ok(())
     }
 
@@ -135,7 +197,7 @@ impl Cgroup {
             Ok((procs, kill))
         })();
         match opened {
-            Ok((procs, kill)) => Ok(Cgroup { path, procs, kill, warden_id: None }),
+            Ok((procs, kill)) => Ok(Cgroup { path, procs, kill, warden_ids: Vec::new(), limits: Default::default() }),
             Err(e) => {
                 let _ = fs::remove_dir(&path);
                 Err(e)
@@ -145,10 +207,6 @@ impl Cgroup {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    pub fn procs_fd(&self) -> BorrowedFd<'_> {
-        self.procs.as_fd()
     }
 
     /// The pids in `cgroup.procs`.
@@ -301,8 +359,11 @@ impl Cgroup {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             r => r?,
         }
-        if let (Some(id), Ok(w)) = (self.warden_id, super::warden::get()) {
-            let _ = w.forget(id);
+        self.limits.remove()?;
+        if let Ok(w) = super::warden::get() {
+            for &id in &self.warden_ids {
+                let _ = w.forget(id);
+            }
         }
         Ok(())
     }
@@ -338,10 +399,26 @@ fn sweep_stale_once(base: &Path) {
             if owner == std::process::id() || Path::new(&format!("/proc/{owner}")).exists() {
                 continue;
             }
-            if let Ok(cg) = Cgroup::open_existing(entry.path()) {
+            if let Ok(mut cg) = Cgroup::open_existing(entry.path()) {
                 tracing::debug!(cgroup = %cg.path.display(), "sweeping a stale corral cgroup");
                 let _ = cg.kill();
+                // Its v1 limit directories have the same name.
+                for h in super::limits::v1_hierarchies() {
+                    let path = h.base.join(&name);
+                    if let Ok(procs) = open_write(&path.join("cgroup.procs")) {
+                        cg.limits.v1.push(super::limits::V1Dir { controller: h.controller, path, procs });
+                    }
+                }
                 crate::sys::cleanup::defer(Box::new(move || cg.wait_empty_and_remove_blocking()));
+            }
+        }
+        // v1 directories whose v2 twin is already gone.
+        for h in super::limits::v1_hierarchies() {
+            for entry in fs::read_dir(&h.base).into_iter().flatten().flatten() {
+                let owner = entry.file_name().to_str().and_then(stale_owner);
+                if owner.is_some_and(|o| o != std::process::id() && !Path::new(&format!("/proc/{o}")).exists()) {
+                    let _ = fs::remove_dir(entry.path());
+                }
             }
         }
     });
@@ -387,7 +464,7 @@ mod tests {
             &cmd,
             &prepared.program,
             &prepared.env,
-            crate::sys::unix::spawn::Placement::Cgroup(cg.procs_fd()),
+            crate::sys::unix::spawn::Placement::Cgroup(cg.placement_fds()),
             Default::default(),
         )
         .unwrap();

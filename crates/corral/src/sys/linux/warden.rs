@@ -33,6 +33,8 @@ use rustix::net::{
 const OP_CGROUP: u32 = 1;
 const OP_PGID: u32 = 2;
 const OP_FORGET: u32 = 3;
+/// A directory to remove once empty (a v1 limit directory), nothing to kill.
+const OP_DIR: u32 = 4;
 /// Longest cgroup directory name (`corral-<pid>-<n>` is far shorter).
 const NAME_MAX: usize = 48;
 /// op (4) + name length (4) + id (8) + pgid (8) + name.
@@ -64,6 +66,18 @@ impl Warden {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.send(encode(OP_CGROUP, id, 0, name.as_bytes()), &[kill, parent])?;
+        Ok(id)
+    }
+
+    /// Registers a directory (`name` under `parent`) to remove once the owner is gone
+    /// and its processes with it.
+    pub fn register_dir(&self, parent: BorrowedFd<'_>, name: &str) -> io::Result<u64> {
+        if name.len() >= NAME_MAX {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "directory name too long for the warden"));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // The parent goes in the second fd slot; the first stays empty.
+        self.send(encode(OP_DIR, id, 0, name.as_bytes()), &[parent])?;
         Ok(id)
     }
 
@@ -232,6 +246,16 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
     pgid_bytes.copy_from_slice(&msg[16..24]);
     let pgid = i64::from_ne_bytes(pgid_bytes) as i32;
     match op {
+        OP_DIR => {
+            if let Some(slot) = table.iter_mut().find(|e| e.op == 0) {
+                let mut name = [0u8; NAME_MAX];
+                name[..name_len].copy_from_slice(&msg[24..24 + name_len]);
+                *slot = Entry { id, op, kill: -1, parent: fds[0], pgid: 0, name };
+            } else {
+                close_raw(fds[0]);
+            }
+            close_raw(fds[1]);
+        }
         OP_CGROUP | OP_PGID => {
             if let Some(slot) = table.iter_mut().find(|e| e.op == 0) {
                 let mut name = [0u8; NAME_MAX];
@@ -262,6 +286,7 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
 fn kill_all(table: &[Entry; MAX_ENTRIES]) {
     for e in table.iter().filter(|e| e.op != 0) {
         match e.op {
+            OP_DIR => {}
             OP_CGROUP => {
                 // SAFETY: the table owns this fd until the process exits.
                 let kill = unsafe { BorrowedFd::borrow_raw(e.kill) };
@@ -275,7 +300,9 @@ fn kill_all(table: &[Entry; MAX_ENTRIES]) {
         }
     }
     let nap = rustix::thread::Timespec { tv_sec: 0, tv_nsec: 1_000_000 };
-    for e in table.iter().filter(|e| e.op == OP_CGROUP && e.parent >= 0) {
+    // The cgroup v2 directories first: once they are empty, so are the v1 ones.
+    let dirs = table.iter().filter(|e| e.op == OP_CGROUP).chain(table.iter().filter(|e| e.op == OP_DIR));
+    for e in dirs.filter(|e| e.parent >= 0) {
         let Ok(name) = CStr::from_bytes_until_nul(&e.name) else { continue };
         // SAFETY: the table owns this fd until the process exits.
         let parent = unsafe { BorrowedFd::borrow_raw(e.parent) };

@@ -61,3 +61,46 @@ pub(crate) fn all_procs() -> io::Result<Vec<ProcStat>> {
     }
     Ok(out)
 }
+
+/// The summed resident memory of these processes (from `/proc/PID/status`).
+#[cfg(target_os = "linux")]
+pub(crate) fn proc_rss_sum(pids: &[u32]) -> Option<u64> {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        total += kb * 1024;
+    }
+    Some(total)
+}
+
+/// The summed CPU time (user + system, including reaped children) of these processes.
+#[cfg(target_os = "linux")]
+pub(crate) fn proc_cpu_sum(pids: &[u32]) -> Option<std::time::Duration> {
+    let ticks = rustix::param::clock_ticks_per_second() as u64;
+    let mut total = 0u64;
+    for pid in pids {
+        let Ok(text) = std::fs::read(format!("/proc/{pid}/stat")) else { continue };
+        let Some(close) = text.iter().rposition(|&b| b == b')') else { continue };
+        let fields: Vec<&[u8]> = text[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty()).collect();
+        // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+        for i in 11..=14 {
+            total += fields.get(i).and_then(|f| std::str::from_utf8(f).ok()?.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    Some(std::time::Duration::from_millis(total * 1000 / ticks.max(1)))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn proc_rss_sum(_pids: &[u32]) -> Option<u64> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn proc_cpu_sum(_pids: &[u32]) -> Option<std::time::Duration> {
+    None
+}

@@ -11,10 +11,11 @@ use crate::command::{Command, Stdin, Stdio};
 pub(crate) enum Placement<'a> {
     /// Its own new process group (`setpgid(0, 0)`, done by `posix_spawn`).
     NewProcessGroup,
-    /// This cgroup: the child writes `0` to the `cgroup.procs` fd, opened (close-on-exec)
-    /// by the parent before the fork, between fork and exec.
+    /// These cgroups (a v2 directory and any v1 limit directories): the child writes
+    /// `0` to each `cgroup.procs` fd, opened (close-on-exec) by the parent before the
+    /// fork, between fork and exec.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    Cgroup(BorrowedFd<'a>),
+    Cgroup(Vec<BorrowedFd<'a>>),
 }
 
 /// File descriptors that replace what the command's own stdio settings say.
@@ -88,20 +89,20 @@ pub(crate) fn spawn(
             }
         }
         Placement::Cgroup(procs) => {
-            let fd = procs.as_raw_fd();
+            let fds: Vec<i32> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
             // SAFETY: the closure runs in the child between fork and exec. It makes one
-            // write(2) syscall, which is async-signal-safe, and builds its error from the
-            // raw errno without allocating. `fd` stays open in the parent (the Cgroup
-            // owns it) until spawn returns, and is close-on-exec so the program never
-            // inherits it.
+            // write(2) syscall per fd, which is async-signal-safe, iterates a Vec built
+            // before the fork (no allocation), and builds its error from the raw errno
+            // without allocating. The fds stay open in the parent (the Cgroup owns them)
+            // until spawn returns, and are close-on-exec so the program never inherits them.
             unsafe {
                 c.pre_exec(move || {
-                    let n = libc::write(fd, b"0".as_ptr().cast(), 1);
-                    if n == 1 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::last_os_error())
+                    for &fd in &fds {
+                        if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                            return Err(io::Error::last_os_error());
+                        }
                     }
+                    Ok(())
                 });
             }
         }
