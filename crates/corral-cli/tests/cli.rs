@@ -138,6 +138,40 @@ fn pty_mode_copies_the_terminal_to_stdout() {
 }
 
 #[test]
+fn limits_and_stats_from_the_command_line() {
+    let out = corral().args(["doctor", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["limits"]["memory_max"].is_object(), "doctor lists limits: {report}");
+    if report["limits"]["memory_max"]["enforced"] != true {
+        eprintln!("SKIP limits half: {}", report["limits"]["memory_max"]["why"]);
+    } else {
+        let out = corral()
+            .args(["run", "--json", "--memory-max", "48M", "--", "perl", "-e", "my $x = 'a' x 300_000_000"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(137), "an OOM kill exits 128+9");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let v: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+        assert_eq!(v["outcome"], "oom_killed");
+        assert!(v["memory_peak_bytes"].as_u64().unwrap() <= 48 << 20);
+        let out = corral()
+            .args(["run", "--stats", "--max-procs", "64", "--cpu-quota", "1.5", "--", "perl", "-e", "my $x = 'a' x 30_000_000"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("wall ") && stderr.contains("cpu ") && stderr.contains("peak memory"), "{stderr}");
+    }
+    for bad in [&["--memory-max", "lots"][..], &["--memory-max", "0"], &["--max-procs", "0"], &["--cpu-quota", "-1"]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(bad);
+        args.extend_from_slice(&["--", "true"]);
+        let out = corral().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?} is a usage error");
+    }
+}
+
+#[test]
 fn doctor_reports_this_host() {
     let out = corral().arg("doctor").output().unwrap();
     assert!(out.status.success());

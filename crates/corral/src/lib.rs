@@ -51,7 +51,7 @@ pub use io::{
     DEFAULT_MAX_LINE_LEN,
 };
 pub use pipeline::{Pipe, PipeOutput, StageOutput};
-pub use process::{wait_all, wait_any, RunningProcess};
+pub use process::{wait_all, wait_any, Profile, RunningProcess};
 pub use run::{Outcome, Output, TextOutput};
 pub use signal::Signal;
 pub use tokio_util::sync::CancellationToken;

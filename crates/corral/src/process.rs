@@ -31,12 +31,31 @@ pub struct RunningProcess {
     lines: Option<LineStream>,
     dropped: Arc<AtomicU64>,
     pty: Option<Pty>,
+    /// Linux: corral reaps its own child through a pidfd (with rusage); tokio's
+    /// `Child` then only holds the pipes.
+    #[cfg(target_os = "linux")]
+    pidfd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+    profile: Option<Profile>,
+}
+
+/// What one finished run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Profile {
+    /// From spawn to exit.
+    pub wall: Duration,
+    /// User + system CPU time of the process and the children it reaped.
+    pub cpu_time: Option<Duration>,
+    /// Its peak resident memory (bytes).
+    pub peak_rss: Option<u64>,
 }
 
 impl RunningProcess {
     pub(crate) fn new(child: Child, program: String, mechanism: Mechanism) -> Self {
         let pid = child.id().unwrap_or(0);
         tracing::debug!(program = %program, pid, mechanism = %mechanism, "spawned");
+        // Our child cannot be reaped by anyone but us yet, so the pid is still its own.
+        #[cfg(target_os = "linux")]
+        let pidfd = crate::sys::linux::pidfd::open_child(pid).ok();
         RunningProcess {
             child,
             pid,
@@ -48,6 +67,9 @@ impl RunningProcess {
             lines: None,
             dropped: Arc::new(AtomicU64::new(0)),
             pty: None,
+            #[cfg(target_os = "linux")]
+            pidfd,
+            profile: None,
         }
     }
 
@@ -125,14 +147,45 @@ impl RunningProcess {
         if let Some(o) = self.outcome {
             return Ok(o);
         }
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            let reaped = crate::sys::linux::pidfd::reap(fd)
+                .await
+                .map_err(|e| Error::io(format!("waiting for pid {}", self.pid), e))?;
+            return Ok(self.record_reaped(reaped));
+        }
         let status = self.child.wait().await.map_err(|e| Error::io(format!("waiting for pid {}", self.pid), e))?;
         Ok(self.record(status))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn record_reaped(&mut self, r: crate::sys::linux::pidfd::Reaped) -> Outcome {
+        let outcome = match r.code {
+            libc::CLD_EXITED => Outcome::Exited(r.status),
+            code => Outcome::Signalled { signal: r.status, core_dumped: code == libc::CLD_DUMPED },
+        };
+        self.profile =
+            Some(Profile { wall: self.started.elapsed(), cpu_time: Some(r.cpu), peak_rss: Some(r.max_rss_bytes) });
+        self.log_exit(outcome);
+        self.outcome = Some(outcome);
+        outcome
+    }
+
+    /// Wall time, CPU time and peak RSS of this run, once it has been waited for.
+    pub fn profile(&self) -> Option<Profile> {
+        self.profile
     }
 
     /// The outcome if it has exited, without waiting.
     pub fn try_wait(&mut self) -> Result<Option<Outcome>> {
         if let Some(o) = self.outcome {
             return Ok(Some(o));
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            let reaped = crate::sys::linux::pidfd::try_reap(fd)
+                .map_err(|e| Error::io(format!("polling pid {}", self.pid), e))?;
+            return Ok(reaped.map(|r| self.record_reaped(r)));
         }
         match self.child.try_wait().map_err(|e| Error::io(format!("polling pid {}", self.pid), e))? {
             Some(status) => Ok(Some(self.record(status))),
@@ -142,6 +195,13 @@ impl RunningProcess {
 
     fn record(&mut self, status: std::process::ExitStatus) -> Outcome {
         let outcome = Outcome::from_status(status);
+        self.profile = Some(Profile { wall: self.started.elapsed(), cpu_time: None, peak_rss: None });
+        self.log_exit(outcome);
+        self.outcome = Some(outcome);
+        outcome
+    }
+
+    fn log_exit(&self, outcome: Outcome) {
         tracing::debug!(
             program = %self.program,
             pid = self.pid,
@@ -150,8 +210,6 @@ impl RunningProcess {
             elapsed_ms = self.started.elapsed().as_millis() as u64,
             "exited"
         );
-        self.outcome = Some(outcome);
-        outcome
     }
 
     /// SIGKILLs this process (its descendants stay in the group until the group ends).
@@ -164,6 +222,14 @@ impl RunningProcess {
     pub fn signal(&mut self, sig: Signal) -> Result<()> {
         if self.outcome.is_some() || self.child.id().is_none() {
             return Ok(());
+        }
+        // Through the pidfd: it can only ever reach this process.
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            return match rustix::process::pidfd_send_signal(fd.get_ref(), crate::sys::unix::to_rustix(sig)) {
+                Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+                Err(e) => Err(Error::io(format!("sending {sig} to pid {}", self.pid), e.into())),
+            };
         }
         crate::sys::unix::signal_pid(self.pid, sig)
             .map(|_| ())

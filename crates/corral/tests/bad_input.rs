@@ -13,7 +13,8 @@ fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// Our live (non-zombie) children and zombies alike: anything whose parent is us.
+/// Our live (non-zombie) children and zombies alike: anything whose parent is us,
+/// except the warden (one per owner process, by design).
 fn our_children() -> Vec<u32> {
     let me = std::process::id().to_string();
     std::fs::read_dir("/proc")
@@ -24,6 +25,9 @@ fn our_children() -> Vec<u32> {
                 .ok()
                 .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().nth(1) == Some(me.as_str())))
                 .unwrap_or(false)
+        })
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or(true, |c| c.trim() != "corral-warden")
         })
         .collect()
 }

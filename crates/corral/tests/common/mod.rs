@@ -158,22 +158,28 @@ impl Tree {
     }
 }
 
-/// Our cgroup directories currently on the system (named `corral-<our pid>-*`).
+/// Our cgroup directories currently on the system (named `corral-<our pid>-*`), in the
+/// v2 tree and in every v1 hierarchy.
 pub fn our_cgroup_dirs() -> Vec<PathBuf> {
-    let Some(base) = cgroup_base() else { return Vec::new() };
     let prefix = format!("corral-{}-", std::process::id());
-    std::fs::read_dir(base)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut found = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), 5, &prefix, &mut found);
+    found.sort();
+    found
 }
 
-fn cgroup_base() -> Option<PathBuf> {
-    corral::host::HostReport::probe().cgroup_base
+fn walk(dir: &Path, depth: usize, prefix: &str, found: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            found.push(e.path());
+        } else if depth > 0 {
+            walk(&e.path(), depth - 1, prefix, found);
+        }
+    }
 }
 
 /// Asserts a group's cgroup directory is gone.

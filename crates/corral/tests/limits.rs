@@ -1,0 +1,163 @@
+//! Resource limits and stats, enforced for real on this host (cgroup v2 controllers
+//! where delegated, else the v1 hierarchies of a hybrid host like ours).
+
+mod common;
+
+use std::time::Duration;
+
+use corral::{Command, ErrorKind, Group, Mechanism, Outcome};
+use futures_util::StreamExt;
+
+/// Whether this host can enforce limits at all; if not, say why and skip.
+fn limits_here() -> bool {
+    match Group::builder().memory_max(1 << 30).max_processes(1000).cpu_quota(1.0).build() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIP: limits cannot be enforced here: {e}");
+            false
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_child_past_memory_max_is_oom_killed_and_the_outcome_says_so() {
+    if !limits_here() {
+        return;
+    }
+    let out = Command::new("perl")
+        .args(["-e", "my $x = 'a' x 300_000_000; print qq(survived\\n)"])
+        .memory_max(64 << 20)
+        .collect_stats()
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::OomKilled, "stdout: {}", out.stdout_str());
+    assert!(out.stdout.is_empty());
+    let peak = out.stats.unwrap().memory_peak.unwrap();
+    assert!(peak <= 64 << 20 && peak > 32 << 20, "peak {peak}");
+    // Under the limit, the same program is fine.
+    let out =
+        Command::new("perl").args(["-e", "my $x = 'a' x 1_000_000; print qq(ok\\n)"]).memory_max(64 << 20).run().await;
+    assert_eq!(out.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn max_processes_makes_the_fork_past_it_fail_with_eagain() {
+    if !limits_here() {
+        return;
+    }
+    // perl forks sleepers until a fork fails, then reports how many it made and why.
+    let script = r#"
+        my $n = 0;
+        while ($n < 50) {
+            my $pid = fork;
+            if (!defined $pid) { print "$n $!\n"; last }
+            if ($pid == 0) { sleep 30; exit 0 }
+            $n++;
+        }
+    "#;
+    let out = Command::new("perl").args(["-e", script]).max_processes(10).output().await.unwrap();
+    assert_eq!(out.outcome, Outcome::Exited(0));
+    // perl itself is the 1st process of the tree: 9 children fit, the 11th process is refused.
+    assert_eq!(out.stdout_str().trim(), "9 Resource temporarily unavailable");
+}
+
+#[tokio::test]
+async fn cpu_quota_holds_a_busy_loop_to_about_half_a_core() {
+    if !limits_here() {
+        return;
+    }
+    let out = Command::new("perl")
+        .args(["-e", "use Time::HiRes qw(time); my $end = time + 2; 1 while time < $end"])
+        .cpu_quota(0.5)
+        .collect_stats()
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Exited(0));
+    let cpu = out.stats.unwrap().cpu_time.unwrap().as_secs_f64();
+    let wall = out.duration.as_secs_f64();
+    let cores = cpu / wall;
+    // A generous band around 0.5 (unthrottled, the loop would use a whole core).
+    assert!((0.3..0.7).contains(&cores), "used {cores:.2} cores ({cpu:.2}s of CPU in {wall:.2}s)");
+}
+
+#[tokio::test]
+async fn stats_of_a_known_workload() {
+    if !limits_here() {
+        return;
+    }
+    let g = Group::builder().account_memory().build().unwrap();
+    let mut p = g
+        .start(
+            Command::new("perl")
+                .args(["-e", "$| = 1; my $x = 'a' x 100_000_000; print qq(ready\\n); sleep 30"])
+                .stream_lines(),
+        )
+        .unwrap();
+    let mut lines = p.lines().unwrap();
+    assert_eq!(lines.next_line().await.unwrap().text, "ready");
+    let s = g.stats().unwrap();
+    assert_eq!(s.processes, 1);
+    assert!(s.memory_current.unwrap() >= 100_000_000, "{s:?}");
+    assert!(s.memory_peak.unwrap() >= 100_000_000, "{s:?}");
+    assert!(s.cpu_time.unwrap() > Duration::ZERO);
+    let samples: Vec<_> = g.sample_stats(Duration::from_millis(20)).take(3).collect().await;
+    assert_eq!(samples.len(), 3);
+    assert!(samples.iter().all(|s| s.as_ref().unwrap().processes == 1));
+    g.close().await.unwrap();
+    assert!(p.wait().await.is_ok());
+}
+
+#[tokio::test]
+async fn process_group_stats_come_from_proc_and_peak_is_unavailable() {
+    let g = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
+    let mut p = g.start(Command::new("sh").args(["-c", "echo ready; sleep 30"]).stream_lines()).unwrap();
+    p.lines().unwrap().next_line().await.unwrap();
+    let s = g.stats().unwrap();
+    assert!(s.processes >= 1);
+    assert!(s.memory_current.unwrap() > 0);
+    assert_eq!(s.memory_peak, None, "no made-up peak where the kernel keeps none");
+    g.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn limits_that_cannot_be_enforced_or_are_invalid_are_typed_errors() {
+    let dirs_before = common::our_cgroup_dirs();
+    let err = Group::builder().mechanism(Mechanism::ProcessGroup).memory_max(1 << 30).build().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ResourceLimit);
+    assert!(err.to_string().contains("memory_max"), "{err}");
+    for (b, what) in [
+        (Group::builder().memory_max(0), "memory_max"),
+        (Group::builder().max_processes(0), "max_processes"),
+        (Group::builder().cpu_quota(0.0), "cpu_quota"),
+        (Group::builder().cpu_quota(-1.0), "cpu_quota"),
+        (Group::builder().cpu_quota(f64::NAN), "cpu_quota"),
+        (Group::builder().cpu_quota(f64::INFINITY), "cpu_quota"),
+    ] {
+        let err = b.build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    let err = Command::new("true").max_processes(0).output().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(common::our_cgroup_dirs(), dirs_before);
+}
+
+#[tokio::test]
+async fn profile_reports_wall_cpu_and_peak_rss_of_one_run() {
+    let g = Group::new().unwrap();
+    let mut p = g
+        .start(Command::new("perl").args([
+            "-e",
+            "use Time::HiRes qw(time); my $x = 'a' x 80_000_000; my $end = time + 0.3; 1 while time < $end",
+        ]))
+        .unwrap();
+    assert!(p.profile().is_none(), "no profile before the run ends");
+    assert_eq!(p.wait().await.unwrap(), Outcome::Exited(0));
+    let prof = p.profile().unwrap();
+    assert!(prof.wall >= Duration::from_millis(300), "{prof:?}");
+    assert!(prof.cpu_time.unwrap() >= Duration::from_millis(200), "{prof:?}");
+    assert!(prof.peak_rss.unwrap() >= 80_000_000, "{prof:?}");
+    g.close().await.unwrap();
+}
