@@ -155,7 +155,18 @@ fn limits_and_stats_from_the_command_line() {
         assert_eq!(v["outcome"], "oom_killed");
         assert!(v["memory_peak_bytes"].as_u64().unwrap() <= 48 << 20);
         let out = corral()
-            .args(["run", "--stats", "--max-procs", "64", "--cpu-quota", "1.5", "--", "perl", "-e", "my $x = 'a' x 30_000_000"])
+            .args([
+                "run",
+                "--stats",
+                "--max-procs",
+                "64",
+                "--cpu-quota",
+                "1.5",
+                "--",
+                "perl",
+                "-e",
+                "my $x = 'a' x 30_000_000",
+            ])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0));
