@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use corral::{CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, PtySize, Signal, Stdin, Stdio};
+use corral::{
+    CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, PtySize, RestartPolicy, Signal, Stdin, Stdio,
+    Supervisor,
+};
 use serde_json::json;
 
 /// Exit status when corral itself fails (as timeout(1) and env(1) do).
@@ -34,6 +37,9 @@ enum Cmd {
     /// fails, 126 not executable, 127 not found. SIGINT, SIGTERM and SIGHUP sent to
     /// corral cancel the run (cancel signal, grace, SIGKILL) and exit 128+N.
     Run(RunArgs),
+    /// Keep PROGRAM running across crashes, each run in its own container. Exits with
+    /// the last run's code (or 128+N); SIGINT, SIGTERM and SIGHUP stop it.
+    Supervise(SuperviseArgs),
     /// Report what this host offers: mechanism, cgroup paths, kernel features.
     Doctor {
         /// One JSON object instead of text.
@@ -79,6 +85,32 @@ struct RunArgs {
     /// The program and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct SuperviseArgs {
+    /// At most this many restarts.
+    #[arg(long, value_name = "N")]
+    max_restarts: Option<u32>,
+    /// The first delay before a restart; it doubles per consecutive crash (jittered).
+    #[arg(long, value_parser = parse_duration, default_value = "100ms")]
+    backoff: Duration,
+    /// The cap on the delay.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    max_backoff: Duration,
+    /// When to restart.
+    #[arg(long, value_enum, default_value_t = RestartArg::OnCrash)]
+    restart: RestartArg,
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RestartArg {
+    OnCrash,
+    Always,
+    Never,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -140,6 +172,7 @@ fn main() -> ExitCode {
         .init();
     let code = match cli.command {
         Cmd::Run(args) => run(args),
+        Cmd::Supervise(args) => supervise(args),
         Cmd::Doctor { json } => doctor(json),
     };
     corral::flush_teardowns(Duration::from_secs(5));
@@ -208,6 +241,57 @@ fn run(args: RunArgs) -> u8 {
                     eprintln!("{}", summary(&out));
                 }
                 exit_code(out.outcome, received.load(Ordering::SeqCst))
+            }
+            Err(e) => {
+                eprintln!("corral: {e}");
+                match e.kind() {
+                    ErrorKind::NotFound => EXIT_NOT_FOUND,
+                    ErrorKind::PermissionDenied => EXIT_NOT_EXECUTABLE,
+                    _ => EXIT_CORRAL_FAILED,
+                }
+            }
+        }
+    })
+}
+
+fn supervise(args: SuperviseArgs) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("corral: cannot start a runtime: {e}");
+            return EXIT_CORRAL_FAILED;
+        }
+    };
+    rt.block_on(async move {
+        let token = CancellationToken::new();
+        let received = Arc::new(AtomicI32::new(0));
+        if let Err(e) = forward_signals(token.clone(), received.clone()) {
+            eprintln!("corral: cannot install signal handlers: {e}");
+            return EXIT_CORRAL_FAILED;
+        }
+        let cmd = Command::new(&args.command[0])
+            .args(&args.command[1..])
+            .stdin(Stdin::Null)
+            .stdout(Stdio::Inherit)
+            .stderr(Stdio::Inherit);
+        let mut sup = Supervisor::new(cmd)
+            .restart(match args.restart {
+                RestartArg::OnCrash => RestartPolicy::OnCrash,
+                RestartArg::Always => RestartPolicy::Always,
+                RestartArg::Never => RestartPolicy::Never,
+            })
+            .backoff(args.backoff, args.max_backoff)
+            .cancel_on(token);
+        if let Some(n) = args.max_restarts {
+            sup = sup.max_restarts(n);
+        }
+        match sup.run().await {
+            Ok(report) => {
+                eprintln!("corral: supervisor stopped ({:?}) after {} restarts", report.reason, report.restarts);
+                match report.last {
+                    Some(out) => exit_code(out.outcome, received.load(Ordering::SeqCst)),
+                    None => 128 + received.load(Ordering::SeqCst) as u8,
+                }
             }
             Err(e) => {
                 eprintln!("corral: {e}");

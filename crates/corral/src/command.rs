@@ -182,6 +182,7 @@ pub struct Command {
     pub(crate) pty: Option<PtySize>,
     pub(crate) limits: LimitSpec,
     pub(crate) collect_stats: bool,
+    pub(crate) retry: Option<crate::retry::RetryPolicy>,
 }
 
 impl Command {
@@ -207,6 +208,7 @@ impl Command {
             pty: None,
             limits: LimitSpec::default(),
             collect_stats: false,
+            retry: None,
         }
     }
 

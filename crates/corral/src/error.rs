@@ -38,6 +38,8 @@ pub enum ErrorKind {
     Unsupported,
     /// A resource limit cannot be enforced here.
     ResourceLimit,
+    /// A readiness probe gave up: its deadline passed or the process exited first.
+    NotReady,
     /// An I/O error while managing a process or its container.
     Io,
 }
@@ -114,6 +116,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A readiness probe gave up (distinct from the run's own timeout; the process
+    /// is left running).
+    #[error("{program} is not ready: {reason}")]
+    NotReady {
+        /// The program as started.
+        program: String,
+        /// Why: the deadline passed, or the process exited first.
+        reason: String,
+    },
     /// A requested limit cannot be enforced on this host; no group was created.
     #[error("cannot enforce {limit}: {reason}")]
     ResourceLimit {
@@ -162,6 +173,7 @@ impl Error {
             Error::Cancelled { .. } => ErrorKind::Cancelled,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::ResourceLimit { .. } => ErrorKind::ResourceLimit,
+            Error::NotReady { .. } => ErrorKind::NotReady,
             Error::Io { .. } => ErrorKind::Io,
         }
     }

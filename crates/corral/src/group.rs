@@ -361,6 +361,38 @@ impl Group {
         self.container().signal(sig).map_err(|e| Error::io(format!("sending {sig} to the group"), e))
     }
 
+    /// Stops every process in the group: `cgroup.freeze` (returning once the kernel
+    /// reports the tree frozen) where available, else SIGSTOP to the process groups.
+    pub async fn suspend(&self) -> Result<()> {
+        self.container().suspend(true).await.map_err(|e| Error::io("suspending the group", e))
+    }
+
+    /// Lets a suspended group run again (thaw, or SIGCONT).
+    pub async fn resume(&self) -> Result<()> {
+        self.container().suspend(false).await.map_err(|e| Error::io("resuming the group", e))
+    }
+
+    /// Pulls a process started elsewhere into the group, so it is killed with it: into
+    /// the cgroup (and its limit directories), or into the process group with `setpgid`
+    /// (which the kernel allows only for our own children before they exec). Where it
+    /// cannot be done, an [`Unsupported`](crate::ErrorKind::Unsupported) error says why.
+    pub fn adopt(&self, pid: u32) -> Result<()> {
+        self.container().adopt(pid).map_err(|e| match e.raw_os_error() {
+            Some(libc::ESRCH) => Error::InvalidInput(format!("no process {pid} to adopt")),
+            _ => Error::Unsupported {
+                operation: "adopt",
+                mechanism: self.mechanism.to_string(),
+                reason: format!("pid {pid}: {e}"),
+            },
+        })
+    }
+
+    /// The ids of the group's live process groups (process-group mechanism; empty
+    /// under a cgroup, whose processes stay in the owner's group).
+    pub fn process_group_ids(&self) -> Vec<i32> {
+        self.container().process_group_ids()
+    }
+
     /// SIGKILLs every process in the group at once (without waiting).
     pub fn kill(&self) -> Result<()> {
         self.container().kill().map_err(|e| Error::io("killing the group", e))

@@ -37,9 +37,13 @@ mod group;
 pub mod host;
 mod io;
 mod pipeline;
+mod probe;
 mod process;
+mod registry;
+mod retry;
 mod run;
 mod signal;
+mod supervise;
 mod sys;
 
 pub use command::{Command, ShutdownPolicy, Stdin, Stdio};
@@ -51,7 +55,11 @@ pub use io::{
     DEFAULT_MAX_LINE_LEN,
 };
 pub use pipeline::{Pipe, PipeOutput, StageOutput};
+pub use probe::PROBE_INTERVAL;
 pub use process::{wait_all, wait_any, Profile, RunningProcess};
+pub use registry::{Entry, EntryId, ForwardingSignaller, LocalSignaller, Registry, Signaller, Target};
+pub use retry::{is_transient, Classifier};
 pub use run::{Outcome, Output, TextOutput};
 pub use signal::Signal;
+pub use supervise::{RestartPolicy, StopReason, Supervisor, SupervisorReport};
 pub use tokio_util::sync::CancellationToken;

@@ -116,6 +116,14 @@ impl RunningProcess {
         self.lines.take()
     }
 
+    pub(crate) fn put_lines(&mut self, lines: LineStream) {
+        self.lines = Some(lines);
+    }
+
+    pub(crate) fn not_ready(&self, reason: String) -> Error {
+        Error::NotReady { program: self.program.clone(), reason }
+    }
+
     /// How many lines the drop-newest overflow policy has dropped so far.
     pub fn dropped_lines(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

@@ -169,32 +169,41 @@ impl Command {
     /// Runs the command and requires success (exit 0 or an `ok_code`); returns its
     /// standard output as text with surrounding whitespace trimmed.
     pub async fn run(&self) -> Result<String> {
-        let out = self.output().await?;
-        if out.success() {
-            return Ok(decode(out.stdout, self.lines.encoding).trim().to_owned());
-        }
-        Err(self.failure(&out))
+        self.retrying(|| async {
+            let out = self.output().await?;
+            if out.success() {
+                return Ok(decode(out.stdout, self.lines.encoding).trim().to_owned());
+            }
+            Err(self.failure(&out))
+        })
+        .await
     }
 
     /// Runs the command and returns its exit code, whatever it is. A signal, a timeout
     /// or a cancellation is an error.
     pub async fn exit_code(&self) -> Result<i32> {
-        let out = self.output().await?;
-        match out.outcome {
-            Outcome::Exited(c) => Ok(c),
-            _ => Err(self.failure(&out)),
-        }
+        self.retrying(|| async {
+            let out = self.output().await?;
+            match out.outcome {
+                Outcome::Exited(c) => Ok(c),
+                _ => Err(self.failure(&out)),
+            }
+        })
+        .await
     }
 
     /// Runs the command as a yes/no question, like `grep -q` or `git diff --quiet`:
     /// exit 0 is `true`, exit 1 is `false`, anything else is an error.
     pub async fn probe(&self) -> Result<bool> {
-        let out = self.output().await?;
-        match out.outcome {
-            Outcome::Exited(0) => Ok(true),
-            Outcome::Exited(1) => Ok(false),
-            _ => Err(self.failure(&out)),
-        }
+        self.retrying(|| async {
+            let out = self.output().await?;
+            match out.outcome {
+                Outcome::Exited(0) => Ok(true),
+                Outcome::Exited(1) => Ok(false),
+                _ => Err(self.failure(&out)),
+            }
+        })
+        .await
     }
 
     fn failure(&self, out: &Output) -> Error {

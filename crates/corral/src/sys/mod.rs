@@ -208,6 +208,39 @@ impl Container {
         }
     }
 
+    /// Stops every process: `cgroup.freeze` (returns once the kernel reports the tree
+    /// frozen), else SIGSTOP to the process groups. `resume` undoes it.
+    pub async fn suspend(&self, suspend: bool) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                if !cg.freeze(suspend).await? {
+                    self.signal(if suspend { Signal::Stop } else { Signal::Cont })?;
+                }
+                Ok(())
+            }
+            Container::ProcessGroup(pg) => pg.signal(if suspend { Signal::Stop } else { Signal::Cont }),
+        }
+    }
+
+    /// The live process groups (process-group mechanism only).
+    pub fn process_group_ids(&self) -> Vec<i32> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(_) => Vec::new(),
+            Container::ProcessGroup(pg) => pg.live_pgids(),
+        }
+    }
+
+    /// Pulls a process started elsewhere into the container.
+    pub fn adopt(&self, pid: u32) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.adopt(pid),
+            Container::ProcessGroup(pg) => pg.adopt(pid),
+        }
+    }
+
     /// The live processes in the container.
     pub fn pids(&self) -> io::Result<Vec<u32>> {
         match self {

@@ -287,9 +287,41 @@ impl Cgroup {
         }
     }
 
+    /// Freezes the whole subtree and waits until the kernel reports it frozen; `false`
+    /// when this kernel has no `cgroup.freeze`.
+    pub async fn freeze(&self, frozen: bool) -> io::Result<bool> {
+        let file = self.path.join("cgroup.freeze");
+        if !file.exists() {
+            return Ok(false);
+        }
+        fs::write(&file, if frozen { "1" } else { "0" })?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        self.wait_event(None, |events| events.lines().any(|l| l.trim() == want)).await?;
+        Ok(true)
+    }
+
+    /// Moves an existing process (and its threads) into this group and its limit directories.
+    pub fn adopt(&self, pid: u32) -> io::Result<()> {
+        for d in &self.limits.v1 {
+            rustix::io::write(&d.procs, pid.to_string().as_bytes())?;
+        }
+        rustix::io::write(&self.procs, pid.to_string().as_bytes())?;
+        Ok(())
+    }
+
     /// Waits for `populated 0` through inotify on `cgroup.events` (the kernel sends at
     /// most one notification per 10 ms per file).
     async fn wait_unpopulated(&self, deadline: Option<tokio::time::Instant>) -> io::Result<bool> {
+        self.wait_event(deadline, |events| events.lines().any(|l| l.trim() == "populated 0")).await
+    }
+
+    /// Waits until `cgroup.events` satisfies `done`, woken by inotify.
+    async fn wait_event(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+        done: impl Fn(&str) -> bool,
+    ) -> io::Result<bool> {
+        let events = self.path.join("cgroup.events");
         let watch = self.watch_events(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
         // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and
         // the same for the AsyncFd's whole life.
@@ -297,13 +329,13 @@ impl Cgroup {
             .map_err(|e| e.into_parts().1)?;
         // Watch first, then check, so no change is missed.
         loop {
-            if !self.populated()? {
+            if done(&fs::read_to_string(&events)?) {
                 return Ok(true);
             }
             let mut ready = match deadline {
                 Some(d) => match tokio::time::timeout_at(d, afd.readable()).await {
                     Ok(r) => r?,
-                    Err(_) => return Ok(!self.populated()?),
+                    Err(_) => return Ok(done(&fs::read_to_string(&events)?)),
                 },
                 None => afd.readable().await?,
             };

@@ -67,6 +67,18 @@ impl ProcessGroups {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Moves `pid` into our first live group (`setpgid`); the kernel allows it only for
+    /// our own children that have not called exec yet, in our session.
+    pub fn adopt(&self, pid: u32) -> io::Result<()> {
+        let target = self.live_pgids().first().copied().unwrap_or(pid as i32);
+        let p = Pid::from_raw(pid as i32).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+        rustix::process::setpgid(Some(p), Pid::from_raw(target))?;
+        if target == pid as i32 {
+            self.add(target);
+        }
+        Ok(())
+    }
+
     /// Live (non-zombie) members of our groups.
     pub fn pids(&self) -> io::Result<Vec<u32>> {
         let pgids = self.live_pgids();
@@ -89,7 +101,7 @@ impl ProcessGroups {
     }
 
     /// The groups that still have at least one member (zombies included).
-    fn live_pgids(&self) -> Vec<i32> {
+    pub fn live_pgids(&self) -> Vec<i32> {
         let mut pgids = self.pgids.lock().unwrap_or_else(|e| e.into_inner());
         pgids.retain(|&pgid| Pid::from_raw(pgid).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok()));
         pgids.clone()
