@@ -183,6 +183,37 @@ fn limits_and_stats_from_the_command_line() {
 }
 
 #[test]
+fn supervise_restarts_until_the_budget_and_mirrors_the_last_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count");
+    let script = format!("echo run >> {}; exit 3", count.display());
+    let out = corral()
+        .args([
+            "supervise",
+            "--max-restarts",
+            "2",
+            "--backoff",
+            "5ms",
+            "--max-backoff",
+            "20ms",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3, "one run and two restarts");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RestartsExhausted"));
+    let out = corral().args(["supervise", "--restart", "on-crash", "--", "sh", "-c", "exit 0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PolicySatisfied"));
+    let out = corral().args(["supervise", "--restart", "sometimes", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn doctor_reports_this_host() {
     let out = corral().arg("doctor").output().unwrap();
     assert!(out.status.success());

@@ -61,5 +61,5 @@ pub use registry::{Entry, EntryId, ForwardingSignaller, LocalSignaller, Registry
 pub use retry::{is_transient, Classifier};
 pub use run::{Outcome, Output, TextOutput};
 pub use signal::Signal;
-pub use supervise::{RestartPolicy, StopReason, Supervisor, SupervisorReport};
+pub use supervise::{RestartPolicy, StopPredicate, StopReason, Supervisor, SupervisorReport};
 pub use tokio_util::sync::CancellationToken;

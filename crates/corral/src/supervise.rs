@@ -12,6 +12,9 @@ use crate::command::Command;
 use crate::error::Result;
 use crate::run::{Outcome, Output};
 
+/// Decides, from a run's result, that supervision should stop.
+pub type StopPredicate = Arc<dyn Fn(&Output) -> bool + Send + Sync>;
+
 /// When the supervisor starts the command again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RestartPolicy {
@@ -74,7 +77,7 @@ pub struct Supervisor {
     backoff: Duration,
     max_backoff: Duration,
     storm: Option<(u32, Duration, Duration)>,
-    stop_when: Option<Arc<dyn Fn(&Output) -> bool + Send + Sync>>,
+    stop_when: Option<StopPredicate>,
     token: CancellationToken,
 }
 
