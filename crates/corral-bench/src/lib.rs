@@ -1,0 +1,502 @@
+//! The scenarios of the side-by-side benchmarks: each implementation runs the same
+//! work the way its documentation recommends, and reports one measurement.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::process::Stdio as StdStdio;
+use std::time::{Duration, Instant};
+
+use corral::{Command, Group, Mechanism, Pipe, Stdio};
+
+/// Sizes for a run (full or `--quick`).
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub capture_bytes: u64,
+    pub lines: u64,
+    pub tree: usize,
+    pub concurrent: usize,
+    pub pipeline_bytes: u64,
+    pub managed: usize,
+}
+
+impl Ctx {
+    pub fn full() -> Ctx {
+        Ctx {
+            capture_bytes: 1 << 30,
+            lines: 10_000_000,
+            tree: 1000,
+            concurrent: 64,
+            pipeline_bytes: 1 << 30,
+            managed: 1000,
+        }
+    }
+    pub fn quick() -> Ctx {
+        Ctx {
+            capture_bytes: 256 << 20,
+            lines: 1_000_000,
+            tree: 200,
+            concurrent: 64,
+            pipeline_bytes: 256 << 20,
+            managed: 200,
+        }
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+// ---------- 1 and 2: spawn + wait of /bin/true (µs per spawn) ----------
+
+pub async fn spawn_corral(m: Mechanism) -> f64 {
+    let t = Instant::now();
+    let out = Command::new("/bin/true").mechanism(m).stdout(Stdio::Null).stderr(Stdio::Null).output().await.unwrap();
+    assert!(out.success());
+    micros(t.elapsed())
+}
+
+pub fn spawn_std() -> f64 {
+    let t = Instant::now();
+    let st = std::process::Command::new("/bin/true").status().unwrap();
+    assert!(st.success());
+    micros(t.elapsed())
+}
+
+pub async fn spawn_tokio() -> f64 {
+    let t = Instant::now();
+    let st = tokio::process::Command::new("/bin/true").status().await.unwrap();
+    assert!(st.success());
+    micros(t.elapsed())
+}
+
+pub async fn spawn_processkit() -> f64 {
+    let t = Instant::now();
+    let r = processkit::Command::new("/bin/true").output_bytes().await.unwrap();
+    assert!(r.is_success());
+    micros(t.elapsed())
+}
+
+pub async fn spawn_process_wrap() -> f64 {
+    use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+    let t = Instant::now();
+    let mut cmd = CommandWrap::with_new("/bin/true", |_| {});
+    cmd.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let mut child = cmd.spawn().unwrap();
+    let st = child.wait().await.unwrap();
+    assert!(st.success());
+    micros(t.elapsed())
+}
+
+pub fn spawn_duct() -> f64 {
+    let t = Instant::now();
+    duct::cmd!("/bin/true").run().unwrap();
+    micros(t.elapsed())
+}
+
+/// The floor: `posix_spawn` + `waitpid` through libc.
+pub fn spawn_raw() -> f64 {
+    let path = c"/bin/true";
+    let argv = [path.as_ptr() as *mut libc::c_char, std::ptr::null_mut()];
+    let envp = [std::ptr::null_mut::<libc::c_char>()];
+    let t = Instant::now();
+    let mut pid = 0;
+    // SAFETY: valid NUL-terminated path and NULL-terminated argv/envp arrays that
+    // outlive the call; no file actions or attributes.
+    let rc = unsafe {
+        libc::posix_spawn(&mut pid, path.as_ptr(), std::ptr::null(), std::ptr::null(), argv.as_ptr(), envp.as_ptr())
+    };
+    assert_eq!(rc, 0);
+    let mut status = 0;
+    // SAFETY: waiting for the child we just started.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    micros(t.elapsed())
+}
+
+// ---------- 3: 64 concurrent runs (spawns per second) ----------
+
+pub async fn concurrent_corral(ctx: &Ctx, m: Mechanism) -> f64 {
+    let t = Instant::now();
+    let cmd = Command::new("/bin/true").mechanism(m).stdout(Stdio::Null).stderr(Stdio::Null);
+    let runs = (0..ctx.concurrent).map(|_| cmd.output());
+    for r in futures_join_all(runs).await {
+        assert!(r.unwrap().success());
+    }
+    ctx.concurrent as f64 / t.elapsed().as_secs_f64()
+}
+
+pub async fn concurrent_tokio(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let runs = (0..ctx.concurrent).map(|_| tokio::process::Command::new("/bin/true").status());
+    for r in futures_join_all(runs).await {
+        assert!(r.unwrap().success());
+    }
+    ctx.concurrent as f64 / t.elapsed().as_secs_f64()
+}
+
+pub async fn concurrent_processkit(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let cmd = processkit::Command::new("/bin/true");
+    let runs = (0..ctx.concurrent).map(|_| cmd.output_bytes());
+    for r in futures_join_all(runs).await {
+        assert!(r.unwrap().is_success());
+    }
+    ctx.concurrent as f64 / t.elapsed().as_secs_f64()
+}
+
+pub fn concurrent_std(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let children: Vec<_> =
+        (0..ctx.concurrent).map(|_| std::process::Command::new("/bin/true").spawn().unwrap()).collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    ctx.concurrent as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futs.collect();
+    let mut out = Vec::with_capacity(handles.len());
+    // Poll them together: a join over pinned boxes.
+    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().map(|d| d.unwrap()));
+    out
+}
+
+// ---------- 4: capture of N bytes of stdout (GB/s) ----------
+
+fn head_args(bytes: u64) -> [String; 3] {
+    ["-c".into(), bytes.to_string(), "/dev/zero".into()]
+}
+
+fn gbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / d.as_secs_f64() / 1e9
+}
+
+pub async fn capture_corral(ctx: &Ctx, m: Mechanism) -> f64 {
+    let t = Instant::now();
+    let out = Command::new("head").args(head_args(ctx.capture_bytes)).mechanism(m).output().await.unwrap();
+    assert_eq!(out.stdout.len() as u64, ctx.capture_bytes);
+    gbps(ctx.capture_bytes, t.elapsed())
+}
+
+pub fn capture_std(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = std::process::Command::new("head").args(head_args(ctx.capture_bytes)).output().unwrap();
+    assert_eq!(out.stdout.len() as u64, ctx.capture_bytes);
+    gbps(ctx.capture_bytes, t.elapsed())
+}
+
+pub async fn capture_tokio(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = tokio::process::Command::new("head").args(head_args(ctx.capture_bytes)).output().await.unwrap();
+    assert_eq!(out.stdout.len() as u64, ctx.capture_bytes);
+    gbps(ctx.capture_bytes, t.elapsed())
+}
+
+pub async fn capture_processkit(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = processkit::Command::new("head").args(head_args(ctx.capture_bytes)).output_bytes().await.unwrap();
+    assert_eq!(out.stdout().len() as u64, ctx.capture_bytes);
+    gbps(ctx.capture_bytes, t.elapsed())
+}
+
+pub fn capture_duct(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = duct::cmd("head", head_args(ctx.capture_bytes)).stdout_capture().run().unwrap();
+    assert_eq!(out.stdout.len() as u64, ctx.capture_bytes);
+    gbps(ctx.capture_bytes, t.elapsed())
+}
+
+/// The floor: a raw `read(2)` loop into one growing buffer.
+pub fn capture_raw(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let mut child = std::process::Command::new("head")
+        .args(head_args(ctx.capture_bytes))
+        .stdout(StdStdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = child.stdout.take().unwrap();
+    let fd = pipe.as_raw_fd();
+    let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+    loop {
+        if buf.capacity() - buf.len() < 32 << 10 {
+            buf.reserve(buf.len().max(64 << 10));
+        }
+        let spare = buf.capacity() - buf.len();
+        // SAFETY: reading into the vector's spare capacity, then committing what was read.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().add(buf.len()).cast(), spare) };
+        if n <= 0 {
+            break;
+        }
+        unsafe { buf.set_len(buf.len() + n as usize) };
+    }
+    child.wait().unwrap();
+    assert_eq!(buf.len() as u64, ctx.capture_bytes);
+    gbps(ctx.capture_bytes, t.elapsed())
+}
+
+// ---------- 5: the line stream (lines per second) ----------
+
+pub async fn lines_corral(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let g = Group::new().unwrap();
+    let mut p = g.start(Command::new("seq").arg(ctx.lines.to_string()).stream_lines()).unwrap();
+    let mut lines = p.lines().unwrap();
+    let mut n = 0u64;
+    while let Some(_l) = lines.next_line().await {
+        n += 1;
+    }
+    p.wait().await.unwrap();
+    g.close().await.unwrap();
+    assert_eq!(n, ctx.lines);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+pub fn lines_std(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let mut child =
+        std::process::Command::new("seq").arg(ctx.lines.to_string()).stdout(StdStdio::piped()).spawn().unwrap();
+    let mut n = 0u64;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        std::hint::black_box(line.unwrap());
+        n += 1;
+    }
+    child.wait().unwrap();
+    assert_eq!(n, ctx.lines);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+pub async fn lines_processkit(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let mut running = processkit::Command::new("seq").arg(ctx.lines.to_string()).start().await.unwrap();
+    let mut lines = running.stdout_lines().unwrap();
+    let mut n = 0u64;
+    while std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut lines), cx)).await.is_some()
+    {
+        n += 1;
+    }
+    assert_eq!(n, ctx.lines);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+// ---------- 6: teardown of a tree of N sleeping processes (ms until all gone) ----------
+
+fn tree_script(n: usize) -> String {
+    format!("i=0; while [ $i -lt {n} ]; do sleep 1000 & i=$((i+1)); done; echo ready; wait")
+}
+
+/// The pids whose parent is `ppid`.
+fn children_of(ppid: u32) -> Vec<u32> {
+    let me = ppid.to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().nth(1) == Some(me.as_str())))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Opens pidfds for `pids`, runs `kill`, then waits (poll on the pidfds) until every
+/// one has exited; milliseconds from the kill call.
+fn time_kill(pids: &[u32], kill: impl FnOnce()) -> f64 {
+    let fds: Vec<_> = pids.iter().filter_map(|&p| rustix_pidfd(p)).collect();
+    let t = Instant::now();
+    kill();
+    for fd in &fds {
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; a pidfd turns readable when its process exits.
+        unsafe { libc::poll(&mut pfd, 1, 60_000) };
+    }
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn rustix_pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh fd we own.
+    Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
+}
+
+async fn wait_ready(out: &mut (impl tokio::io::AsyncRead + Unpin)) {
+    let mut buf = [0u8; 16];
+    let n = tokio::io::AsyncReadExt::read(out, &mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"ready"));
+}
+
+pub async fn teardown_corral(ctx: &Ctx, m: Mechanism) -> f64 {
+    let g = Group::builder().mechanism(m).build().unwrap();
+    let mut p = g.start(Command::new("sh").args(["-c", &tree_script(ctx.tree)])).unwrap();
+    wait_ready(p.take_stdout().as_mut().unwrap()).await;
+    let mut pids = children_of(p.pid());
+    pids.push(p.pid());
+    assert!(pids.len() > ctx.tree);
+    let ms = time_kill(&pids, || g.kill().unwrap());
+    p.wait().await.unwrap();
+    g.close().await.unwrap();
+    ms
+}
+
+pub async fn teardown_processkit(ctx: &Ctx) -> f64 {
+    let g = processkit::ProcessGroup::new().unwrap();
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.args(["-c", &tree_script(ctx.tree)]).stdout(StdStdio::piped());
+    let mut child = g.spawn(cmd).unwrap();
+    wait_ready(child.stdout.as_mut().unwrap()).await;
+    let root = child.id().unwrap();
+    let mut pids = children_of(root);
+    pids.push(root);
+    let ms = time_kill(&pids, || g.kill_all().unwrap());
+    let _ = child.wait().await;
+    ms
+}
+
+pub async fn teardown_process_wrap(ctx: &Ctx) -> f64 {
+    use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+    let script = tree_script(ctx.tree);
+    let mut cmd = CommandWrap::with_new("sh", |c| {
+        c.args(["-c", &script]).stdout(StdStdio::piped());
+    });
+    cmd.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let mut child = cmd.spawn().unwrap();
+    wait_ready(child.stdout().as_mut().unwrap()).await;
+    let root = child.id().unwrap();
+    let mut pids = children_of(root);
+    pids.push(root);
+    let ms = time_kill(&pids, || child.start_kill().unwrap());
+    let _ = child.wait().await;
+    ms
+}
+
+// ---------- 7: a pipeline head | cat | wc -c (GB/s) ----------
+
+pub async fn pipeline_corral(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = Pipe::new([
+        Command::new("head").args(head_args(ctx.pipeline_bytes)),
+        Command::new("cat"),
+        Command::new("wc").arg("-c"),
+    ])
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(out, ctx.pipeline_bytes.to_string());
+    gbps(ctx.pipeline_bytes, t.elapsed())
+}
+
+pub fn pipeline_duct(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = duct::cmd("head", head_args(ctx.pipeline_bytes))
+        .pipe(duct::cmd!("cat"))
+        .pipe(duct::cmd!("wc", "-c"))
+        .read()
+        .unwrap();
+    assert_eq!(out.trim(), ctx.pipeline_bytes.to_string());
+    gbps(ctx.pipeline_bytes, t.elapsed())
+}
+
+pub fn pipeline_sh(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let script = format!("head -c {} /dev/zero | cat | wc -c", ctx.pipeline_bytes);
+    let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ctx.pipeline_bytes.to_string());
+    gbps(ctx.pipeline_bytes, t.elapsed())
+}
+
+// ---------- 8: owner memory per managed child (bytes) ----------
+
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+pub async fn memory_corral(ctx: &Ctx, m: Mechanism) -> f64 {
+    let g = Group::builder().mechanism(m).build().unwrap();
+    let before = rss();
+    let cmd = Command::new("sleep").arg("1000").stdout(Stdio::Null).stderr(Stdio::Null);
+    let procs: Vec<_> = (0..ctx.managed).map(|_| g.start(&cmd).unwrap()).collect();
+    let per = (rss().saturating_sub(before)) as f64 / ctx.managed as f64;
+    drop(procs);
+    g.close().await.unwrap();
+    per
+}
+
+pub async fn memory_tokio(ctx: &Ctx) -> f64 {
+    let before = rss();
+    let mut kids: Vec<_> = (0..ctx.managed)
+        .map(|_| tokio::process::Command::new("sleep").arg("1000").kill_on_drop(true).spawn().unwrap())
+        .collect();
+    let per = (rss().saturating_sub(before)) as f64 / ctx.managed as f64;
+    for k in &mut kids {
+        k.kill().await.unwrap();
+    }
+    per
+}
+
+pub async fn memory_processkit(ctx: &Ctx) -> f64 {
+    let g = processkit::ProcessGroup::new().unwrap();
+    let before = rss();
+    let kids: Vec<_> = (0..ctx.managed)
+        .map(|_| {
+            let mut c = tokio::process::Command::new("sleep");
+            c.arg("1000");
+            g.spawn(c).unwrap()
+        })
+        .collect();
+    let per = (rss().saturating_sub(before)) as f64 / ctx.managed as f64;
+    g.kill_all().unwrap();
+    drop(kids);
+    per
+}
+
+pub async fn memory_process_wrap(ctx: &Ctx) -> f64 {
+    use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+    let before = rss();
+    let mut kids: Vec<_> = (0..ctx.managed)
+        .map(|_| {
+            let mut cmd = CommandWrap::with_new("sleep", |c| {
+                c.arg("1000");
+            });
+            cmd.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let per = (rss().saturating_sub(before)) as f64 / ctx.managed as f64;
+    for k in &mut kids {
+        k.start_kill().unwrap();
+    }
+    per
+}
