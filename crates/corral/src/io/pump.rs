@@ -14,6 +14,8 @@ use super::lines::LineSplitter;
 use super::{Line, LineCallback, LineOptions, Overflow, StreamKind, Tee, DEFAULT_MAX_LINE_LEN};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// The pipe size asked for on the reading end (the default is 64 KiB).
+const PIPE_SIZE: usize = 1024 * 1024;
 /// After the tree is gone, at most this much more is taken from a pipe that an
 /// escaped writer keeps filling.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
@@ -54,6 +56,9 @@ impl Pump {
         R: AsyncRead + AsFd + Unpin,
     {
         let tree_gone = tree_gone.unwrap_or_default();
+        // A bigger pipe means fewer wakeups per byte; the kernel may refuse (the
+        // per-user pipe budget), and then the default size simply stays.
+        let _ = rustix::pipe::fcntl_setpipe_size(pipe.as_fd(), PIPE_SIZE);
         let mut captured = Vec::new();
         let plain = self.tee.is_none() && self.splitter.is_none();
         let mut chunk = if plain { Vec::new() } else { vec![0u8; READ_CHUNK] };
