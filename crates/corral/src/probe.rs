@@ -45,7 +45,7 @@ impl RunningProcess {
                 },
                 outcome = self.wait() => {
                     // Lines it wrote before exiting may still be queued.
-                    while let Ok(l) = lines.rx.try_recv() {
+                    while let Some(l) = lines.try_next_line() {
                         if predicate(&l.text) {
                             self.put_lines(lines);
                             return Ok(l);

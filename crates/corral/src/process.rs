@@ -13,6 +13,7 @@ use crate::command::Stdin;
 use crate::error::{Error, Result};
 use crate::group::Mechanism;
 use crate::io::pump::{Channel, Pump};
+use crate::io::queue::LineQueue;
 use crate::io::{LineOptions, LineStream, Pty, StreamKind, DEFAULT_LINE_BUFFER};
 use crate::run::Outcome;
 use crate::signal::Signal;
@@ -94,19 +95,18 @@ impl RunningProcess {
         if !opts.active() {
             return;
         }
-        let channel = opts.stream.then(|| {
-            let (tx, rx) = tokio::sync::mpsc::channel(opts.buffer.unwrap_or(DEFAULT_LINE_BUFFER));
-            self.lines = Some(LineStream { rx, dropped: self.dropped.clone() });
-            tx
+        let producers = usize::from(self.child.stdout.is_some()) + usize::from(self.child.stderr.is_some());
+        let queue = opts.stream.then(|| {
+            let q = LineQueue::new(opts.buffer.unwrap_or(DEFAULT_LINE_BUFFER), producers, self.dropped.clone());
+            self.lines = Some(LineStream::new(q.clone(), self.dropped.clone()));
+            q
         });
-        let chan = |tx: &Option<tokio::sync::mpsc::Sender<_>>| {
-            tx.clone().map(|tx| Channel { tx, overflow: opts.overflow, dropped: self.dropped.clone() })
-        };
+        let chan = || queue.clone().map(|queue| Channel { queue, overflow: opts.overflow });
         if let Some(out) = self.child.stdout.take() {
-            tokio::spawn(Pump::new(StreamKind::Stdout, false, opts, chan(&channel)).run(out, None));
+            tokio::spawn(Pump::new(StreamKind::Stdout, false, opts, chan()).run(out, None));
         }
         if let Some(err) = self.child.stderr.take() {
-            tokio::spawn(Pump::new(StreamKind::Stderr, false, opts, chan(&channel)).run(err, None));
+            tokio::spawn(Pump::new(StreamKind::Stderr, false, opts, chan()).run(err, None));
         }
     }
 

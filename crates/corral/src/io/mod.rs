@@ -5,6 +5,7 @@
 pub(crate) mod lines;
 pub(crate) mod pty;
 pub(crate) mod pump;
+pub(crate) mod queue;
 
 use std::fmt;
 use std::pin::Pin;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 
 pub use pty::{Pty, PtySize};
 
@@ -133,7 +133,8 @@ impl fmt::Debug for LineOptions {
 
 /// The merged, tagged lines of a started process's stdout and stderr, in order per
 /// stream. Ends once the process (and whatever held its pipes) has written
-/// everything; dropping it stops delivery (the pipes are still drained).
+/// everything; dropping it stops delivery (the pipes are still drained). It holds at
+/// most twice its buffer: the queue the pumps fill, and the batch being handed out.
 ///
 /// ```no_run
 /// # async fn demo() -> corral::Result<()> {
@@ -146,27 +147,78 @@ impl fmt::Debug for LineOptions {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct LineStream {
-    pub(crate) rx: mpsc::Receiver<Line>,
+    pub(crate) queue: Arc<queue::LineQueue>,
+    pub(crate) local: std::collections::VecDeque<Line>,
     pub(crate) dropped: Arc<AtomicU64>,
+    pending: Option<Pin<Box<dyn std::future::Future<Output = (std::collections::VecDeque<Line>, bool)> + Send>>>,
+}
+
+impl std::fmt::Debug for LineStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineStream").field("buffered", &self.local.len()).field("dropped", &self.dropped()).finish()
+    }
 }
 
 impl LineStream {
+    pub(crate) fn new(queue: Arc<queue::LineQueue>, dropped: Arc<AtomicU64>) -> LineStream {
+        LineStream { queue, local: Default::default(), dropped, pending: None }
+    }
+
     /// The next line, or `None` at the end.
     pub async fn next_line(&mut self) -> Option<Line> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_line(cx)).await
+    }
+
+    /// A line that is already queued, without waiting.
+    pub(crate) fn try_next_line(&mut self) -> Option<Line> {
+        if self.local.is_empty() && self.pending.is_none() {
+            self.queue.try_take_all(&mut self.local);
+        }
+        self.local.pop_front()
     }
 
     /// How many lines the drop-newest policy has dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<Line>> {
+        if let Some(l) = self.local.pop_front() {
+            return Poll::Ready(Some(l));
+        }
+        let fut = self.pending.get_or_insert_with(|| {
+            let queue = self.queue.clone();
+            Box::pin(async move {
+                let mut batch = std::collections::VecDeque::new();
+                let more = queue.take_all(&mut batch).await;
+                (batch, more)
+            })
+        });
+        match fut.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((batch, more)) => {
+                self.pending = None;
+                self.local = batch;
+                if more {
+                    Poll::Ready(self.local.pop_front())
+                } else {
+                    Poll::Ready(None)
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LineStream {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl futures_util::Stream for LineStream {
     type Item = Line;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Line>> {
-        self.rx.poll_recv(cx)
+        self.poll_line(cx)
     }
 }

@@ -3,14 +3,13 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::lines::LineSplitter;
+use super::queue::LineQueue;
 use super::{Line, LineCallback, LineOptions, Overflow, StreamKind, Tee, DEFAULT_MAX_LINE_LEN};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -22,9 +21,8 @@ const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Where a line stream's lines go.
 pub(crate) struct Channel {
-    pub tx: mpsc::Sender<Line>,
+    pub queue: Arc<LineQueue>,
     pub overflow: Overflow,
-    pub dropped: Arc<AtomicU64>,
 }
 
 pub(crate) struct Pump {
@@ -136,30 +134,23 @@ impl Pump {
             splitter.finish(&mut |l| lines.push(l));
             self.deliver(lines).await;
         }
+        if let Some(ch) = self.channel.take() {
+            ch.queue.producer_done();
+        }
     }
 
     async fn deliver(&mut self, lines: Vec<String>) {
-        for text in lines {
-            if let Some(cb) = &self.callback {
-                cb(&text);
+        if let Some(cb) = &self.callback {
+            for text in &lines {
+                cb(text);
             }
-            let Some(ch) = &self.channel else { continue };
-            let line = Line { stream: self.kind, text };
-            match ch.overflow {
-                Overflow::Block => {
-                    if ch.tx.send(line).await.is_err() {
-                        // The consumer is gone: keep draining, stop delivering.
-                        self.channel = None;
-                    }
-                }
-                Overflow::DropNewest => match ch.tx.try_send(line) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        ch.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => self.channel = None,
-                },
-            }
+        }
+        let Some(ch) = &self.channel else { return };
+        let kind = self.kind;
+        let batch: Vec<Line> = lines.into_iter().map(|text| Line { stream: kind, text }).collect();
+        if !ch.queue.push(batch, ch.overflow).await {
+            // The consumer is gone: keep draining the pipe, stop delivering.
+            self.channel = None;
         }
     }
 }
