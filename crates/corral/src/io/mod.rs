@@ -151,8 +151,11 @@ pub struct LineStream {
     pub(crate) queue: Arc<queue::LineQueue>,
     pub(crate) local: std::collections::VecDeque<Line>,
     pub(crate) dropped: Arc<AtomicU64>,
-    pending: Option<Pin<Box<dyn std::future::Future<Output = (std::collections::VecDeque<Line>, bool)> + Send>>>,
+    pending: Option<PendingBatch>,
 }
+
+/// The consumer's wait for the next batch of lines (and whether the stream goes on).
+type PendingBatch = Pin<Box<dyn std::future::Future<Output = (std::collections::VecDeque<Line>, bool)> + Send>>;
 
 impl std::fmt::Debug for LineStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
