@@ -180,20 +180,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("corral: cannot start a runtime: {e}");
-            return EXIT_CORRAL_FAILED;
-        }
-    };
-    rt.block_on(async move {
-        let token = CancellationToken::new();
-        let received = Arc::new(AtomicI32::new(0));
-        if let Err(e) = forward_signals(token.clone(), received.clone()) {
-            eprintln!("corral: cannot install signal handlers: {e}");
-            return EXIT_CORRAL_FAILED;
-        }
+    with_signals(|token, received| async move {
         let mut cmd = Command::new(&args.command[0])
             .args(&args.command[1..])
             .stdin(Stdin::Inherit)
@@ -242,33 +229,13 @@ fn run(args: RunArgs) -> u8 {
                 }
                 exit_code(out.outcome, received.load(Ordering::SeqCst))
             }
-            Err(e) => {
-                eprintln!("corral: {e}");
-                match e.kind() {
-                    ErrorKind::NotFound => EXIT_NOT_FOUND,
-                    ErrorKind::PermissionDenied => EXIT_NOT_EXECUTABLE,
-                    _ => EXIT_CORRAL_FAILED,
-                }
-            }
+            Err(e) => exit_for_error(&e),
         }
     })
 }
 
 fn supervise(args: SuperviseArgs) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("corral: cannot start a runtime: {e}");
-            return EXIT_CORRAL_FAILED;
-        }
-    };
-    rt.block_on(async move {
-        let token = CancellationToken::new();
-        let received = Arc::new(AtomicI32::new(0));
-        if let Err(e) = forward_signals(token.clone(), received.clone()) {
-            eprintln!("corral: cannot install signal handlers: {e}");
-            return EXIT_CORRAL_FAILED;
-        }
+    with_signals(|token, received| async move {
         let cmd = Command::new(&args.command[0])
             .args(&args.command[1..])
             .stdin(Stdin::Null)
@@ -293,16 +260,44 @@ fn supervise(args: SuperviseArgs) -> u8 {
                     None => 128 + received.load(Ordering::SeqCst) as u8,
                 }
             }
-            Err(e) => {
-                eprintln!("corral: {e}");
-                match e.kind() {
-                    ErrorKind::NotFound => EXIT_NOT_FOUND,
-                    ErrorKind::PermissionDenied => EXIT_NOT_EXECUTABLE,
-                    _ => EXIT_CORRAL_FAILED,
-                }
-            }
+            Err(e) => exit_for_error(&e),
         }
     })
+}
+
+/// Runs `body` on a current-thread runtime with SIGINT, SIGTERM and SIGHUP turned
+/// into a cancellation token; `received` holds the signal that arrived (0 if none).
+fn with_signals<F, Fut>(body: F) -> u8
+where
+    F: FnOnce(CancellationToken, Arc<AtomicI32>) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("corral: cannot start a runtime: {e}");
+            return EXIT_CORRAL_FAILED;
+        }
+    };
+    rt.block_on(async move {
+        let token = CancellationToken::new();
+        let received = Arc::new(AtomicI32::new(0));
+        if let Err(e) = forward_signals(token.clone(), received.clone()) {
+            eprintln!("corral: cannot install signal handlers: {e}");
+            return EXIT_CORRAL_FAILED;
+        }
+        body(token, received).await
+    })
+}
+
+/// corral's own failures as exit codes: 127 not found, 126 not executable, else 125.
+fn exit_for_error(e: &corral::Error) -> u8 {
+    eprintln!("corral: {e}");
+    match e.kind() {
+        ErrorKind::NotFound => EXIT_NOT_FOUND,
+        ErrorKind::PermissionDenied => EXIT_NOT_EXECUTABLE,
+        _ => EXIT_CORRAL_FAILED,
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP cancel the run; the first one received sets the exit code.
