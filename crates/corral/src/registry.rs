@@ -246,7 +246,5 @@ impl Registry {
 
 /// The start time of a local process (field 22 of `/proc/PID/stat`).
 fn start_time(pid: i32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = text.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    crate::sys::unix::proc_stat(u32::try_from(pid).ok()?)?.start_time
 }

@@ -16,16 +16,9 @@ fn fd_count() -> usize {
 /// Our live (non-zombie) children and zombies alike: anything whose parent is us,
 /// except the warden (one per owner process, by design).
 fn our_children() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().nth(1) == Some(me.as_str())))
-                .unwrap_or(false)
-        })
+    common::children()
+        .into_iter()
+        .map(|(pid, _)| pid)
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or(true, |c| c.trim() != "corral-warden")
         })

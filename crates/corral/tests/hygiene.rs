@@ -11,21 +11,7 @@ fn fd_count() -> usize {
 
 /// Zombie children of this process.
 fn zombies() -> usize {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let (_, rest) = s.rsplit_once(')')?;
-                    let mut f = rest.split_whitespace();
-                    Some(f.next()? == "Z" && f.next()? == me)
-                })
-                .unwrap_or(false)
-        })
-        .count()
+    common::children().into_iter().filter(|&(_, state)| state == 'Z').count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

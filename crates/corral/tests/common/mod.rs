@@ -35,6 +35,21 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// This process's children, zombies included: `(pid, state)` from `/proc/PID/stat`.
+pub fn children() -> Vec<(u32, char)> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut f = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = f.next()?.chars().next()?;
+            (f.next()? == me).then_some((pid, state))
+        })
+        .collect()
+}
+
 /// The pids of `pids` that are still alive.
 pub fn survivors(pids: &[u32]) -> Vec<u32> {
     pids.iter().copied().filter(|&p| alive(p)).collect()

@@ -31,19 +31,36 @@ pub(crate) struct ProcStat {
     pub pid: u32,
     pub state: u8,
     pub pgrp: i32,
+    /// Clock ticks since boot when it started: tells one incarnation of a pid from the next.
+    pub start_time: Option<u64>,
+}
+
+/// The text of `/proc/PID/stat`; `None` when the process is gone.
+#[cfg(target_os = "linux")]
+fn read_stat(pid: u32) -> Option<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The fields after the command name, which is in parentheses and may contain
+/// anything: index 0 is the state, 2 the process group, 11-14 the CPU times (utime,
+/// stime, cutime, cstime), 19 the start time.
+#[cfg(target_os = "linux")]
+fn stat_fields(text: &str) -> Option<Vec<&str>> {
+    Some(text.rsplit_once(')')?.1.split_whitespace().collect())
 }
 
 /// Reads `/proc/PID/stat`; `None` when the process is gone.
 #[cfg(target_os = "linux")]
 pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain anything; fields follow the last ')'.
-    let close = text.iter().rposition(|&b| b == b')')?;
-    let mut fields = text[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty());
-    let state = *fields.next()?.first()?;
-    let _ppid = fields.next()?;
-    let pgrp = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
-    Some(ProcStat { pid, state, pgrp })
+    let text = read_stat(pid)?;
+    let f = stat_fields(&text)?;
+    Some(ProcStat {
+        pid,
+        state: *f.first()?.as_bytes().first()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        start_time: f.get(19).and_then(|t| t.parse().ok()),
+    })
 }
 
 /// Every process on the system, as `/proc` lists it.
@@ -84,12 +101,10 @@ pub(crate) fn proc_cpu_sum(pids: &[u32]) -> Option<std::time::Duration> {
     let ticks = rustix::param::clock_ticks_per_second() as u64;
     let mut total = 0u64;
     for pid in pids {
-        let Ok(text) = std::fs::read(format!("/proc/{pid}/stat")) else { continue };
-        let Some(close) = text.iter().rposition(|&b| b == b')') else { continue };
-        let fields: Vec<&[u8]> = text[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty()).collect();
-        // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+        let Some(text) = read_stat(*pid) else { continue };
+        let Some(fields) = stat_fields(&text) else { continue };
         for i in 11..=14 {
-            total += fields.get(i).and_then(|f| std::str::from_utf8(f).ok()?.parse::<u64>().ok()).unwrap_or(0);
+            total += fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
         }
     }
     Some(std::time::Duration::from_millis(total * 1000 / ticks.max(1)))
