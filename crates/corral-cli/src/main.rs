@@ -364,6 +364,11 @@ fn doctor(as_json: bool) -> u8 {
             "cgroup_freeze": r.cgroup_freeze,
             "clone3_into_cgroup": r.clone3_into_cgroup,
             "pidfd": r.pidfd,
+            "spawn_path": match r.spawn_path {
+                corral::host::SpawnPath::Clone3 => "clone3",
+                _ => "portable",
+            },
+            "spawn_path_reason": r.spawn_path_reason,
             "parent_death_scope": format!("{:?}", r.parent_death_scope),
             "warden_problem": r.warden_problem,
             "limits": r.limits.iter().map(|(l, how)| (l.to_string(), match how {
@@ -393,6 +398,10 @@ fn doctor(as_json: bool) -> u8 {
         r.clone3_into_cgroup.map_or("not tried (no cgroup)", |b| if b { "yes" } else { "no" })
     );
     println!("pidfd:                 {}", yes(r.pidfd));
+    println!("spawn path:            {}", r.spawn_path);
+    if let Some(why) = &r.spawn_path_reason {
+        println!("  because:             {why}");
+    }
     println!(
         "owner SIGKILLed:       {}",
         match r.parent_death_scope {

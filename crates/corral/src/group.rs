@@ -347,9 +347,9 @@ impl Group {
             fds.pty_slave = Some(slave);
             master = Some(m);
         }
-        let child =
+        let spawned =
             self.container().spawn(cmd, &prepared.program, &prepared.env, fds).map_err(|e| spawn_error(cmd, e))?;
-        let mut process = RunningProcess::new(child, cmd.display_name(), self.mechanism);
+        let mut process = RunningProcess::new(spawned, cmd.display_name(), self.mechanism)?;
         if let Some(m) = master {
             process.set_pty(Pty::new(m).map_err(|e| Error::io("registering the PTY", e))?);
         }
@@ -479,7 +479,31 @@ pub fn flush_teardowns(limit: Duration) -> bool {
     crate::sys::flush_teardowns(limit)
 }
 
-fn spawn_error(cmd: &Command, e: std::io::Error) -> Error {
+fn spawn_error(cmd: &Command, failure: crate::sys::SpawnFailure) -> Error {
+    use crate::sys::SpawnFailure;
+    let e = match failure {
+        SpawnFailure::Other(e) => e,
+        SpawnFailure::WorkingDir(e) => {
+            let path = cmd.cwd.clone().unwrap_or_default();
+            return match e.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::WorkingDirNotFound { path },
+                Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied {
+                    what: format!("entering the working directory {}", path.display()),
+                    source: Some(e),
+                },
+                _ => Error::Spawn {
+                    program: cmd.program_lossy(),
+                    source: std::io::Error::new(e.kind(), format!("entering {}: {e}", path.display())),
+                },
+            };
+        }
+        SpawnFailure::Placement(e) => {
+            return Error::Spawn {
+                program: cmd.program_lossy(),
+                source: std::io::Error::new(e.kind(), format!("joining the group's container: {e}")),
+            }
+        }
+    };
     match e.raw_os_error() {
         // The program resolved before the spawn, so ENOENT here is its interpreter
         // (`#!`) or a directory that vanished in between.

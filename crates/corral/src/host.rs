@@ -31,6 +31,10 @@ pub struct HostReport {
     pub clone3_into_cgroup: Option<bool>,
     /// Whether `pidfd_open` works.
     pub pidfd: bool,
+    /// How corral starts processes in this owner.
+    pub spawn_path: SpawnPath,
+    /// Why it is not [`SpawnPath::Clone3`], when it is not.
+    pub spawn_path_reason: Option<String>,
     /// What dies with an owner killed without `Drop`, with the default group here.
     pub parent_death_scope: crate::group::ParentDeathScope,
     /// Why there is no warden, when there is none.
@@ -38,6 +42,29 @@ pub struct HostReport {
     /// For `memory_max`, `max_processes` and `cpu_quota`: how this host enforces it,
     /// or why it cannot.
     pub limits: Vec<(&'static str, Result<String, String>)>,
+}
+
+/// How corral starts a process (see `corral doctor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnPath {
+    /// Linux on x86_64: `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
+    /// CLONE_INTO_CGROUP)`: no copy of the owner's page tables, the child born in its
+    /// cgroup, reaped through its pidfd.
+    Clone3,
+    /// std's `Command` (through tokio): `posix_spawn` for a process group; fork + exec
+    /// with a hook that joins the cgroup between them, whose cost grows with the
+    /// owner's memory.
+    Portable,
+}
+
+impl std::fmt::Display for SpawnPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SpawnPath::Clone3 => "clone3 (CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)",
+            SpawnPath::Portable => "portable (std::process::Command, fork + exec for a cgroup)",
+        })
+    }
 }
 
 impl HostReport {
@@ -68,6 +95,8 @@ impl HostReport {
             cgroup_freeze: false,
             clone3_into_cgroup: None,
             pidfd,
+            spawn_path: SpawnPath::Portable,
+            spawn_path_reason: None,
             parent_death_scope: crate::group::ParentDeathScope::None,
             warden_problem: None,
             limits: Vec::new(),
@@ -103,7 +132,16 @@ impl HostReport {
                         report.clone3_into_cgroup = crate::sys::linux::probe::clone3_into_cgroup_works(dir).ok();
                     }
                 }
-                // The probe child was reaped, so the directory is empty.
+                #[cfg(target_os = "linux")]
+                {
+                    (report.spawn_path, report.spawn_path_reason) = crate::sys::spawn_path();
+                    if report.spawn_path == SpawnPath::Clone3 {
+                        if let Err(reason) = crate::sys::linux::probe::fast_spawn_works(created.container.cgroup_dir()) {
+                            (report.spawn_path, report.spawn_path_reason) = (SpawnPath::Portable, Some(reason));
+                        }
+                    }
+                }
+                // The probe children were reaped, so the directory is empty.
                 if created.container.remove().is_err() {
                     created.container.teardown_in_background();
                     crate::group::flush_teardowns(std::time::Duration::from_secs(5));

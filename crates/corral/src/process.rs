@@ -22,7 +22,12 @@ use crate::signal::Signal;
 /// kill it: the group owns the lifetime of everything in it.
 #[derive(Debug)]
 pub struct RunningProcess {
-    child: Child,
+    /// The portable spawn path's handle: kept so that tokio never reaps the child
+    /// behind our back, and waited on where there is no pidfd.
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
     pid: u32,
     program: String,
     mechanism: Mechanism,
@@ -32,8 +37,7 @@ pub struct RunningProcess {
     lines: Option<LineStream>,
     dropped: Arc<AtomicU64>,
     pty: Option<Pty>,
-    /// Linux: corral reaps its own child through a pidfd (with rusage); tokio's
-    /// `Child` then only holds the pipes.
+    /// Linux: corral reaps its own child through a pidfd (with rusage).
     #[cfg(target_os = "linux")]
     pidfd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
     profile: Option<Profile>,
@@ -51,14 +55,27 @@ pub struct Profile {
 }
 
 impl RunningProcess {
-    pub(crate) fn new(child: Child, program: String, mechanism: Mechanism) -> Self {
-        let pid = child.id().unwrap_or(0);
+    pub(crate) fn new(spawned: crate::sys::Spawned, program: String, mechanism: Mechanism) -> Result<Self> {
+        let pid = spawned.pid;
         tracing::debug!(program = %program, pid, mechanism = %mechanism, "spawned");
-        // Our child cannot be reaped by anyone but us yet, so the pid is still its own.
         #[cfg(target_os = "linux")]
-        let pidfd = crate::sys::linux::pidfd::open_child(pid).ok();
-        RunningProcess {
-            child,
+        let pidfd = match spawned.pidfd.map(crate::sys::linux::pidfd::register) {
+            None => None,
+            Some(Ok(fd)) => Some(fd),
+            // The portable path's tokio handle can still wait for it.
+            Some(Err(_)) if spawned.child.is_some() => None,
+            Some(Err((fd, e))) => {
+                // Nothing else could ever reap it: do not leave it running unmanaged.
+                let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+                crate::sys::linux::pidfd::reap_now(&fd);
+                return Err(Error::io(format!("registering pid {pid} with the runtime"), e));
+            }
+        };
+        Ok(RunningProcess {
+            child: spawned.child,
+            stdin: spawned.stdin,
+            stdout: spawned.stdout,
+            stderr: spawned.stderr,
             pid,
             program,
             mechanism,
@@ -71,7 +88,7 @@ impl RunningProcess {
             #[cfg(target_os = "linux")]
             pidfd,
             profile: None,
-        }
+        })
     }
 
     pub(crate) fn set_pty(&mut self, pty: Pty) {
@@ -82,7 +99,7 @@ impl RunningProcess {
     /// [`Stdin::Piped`] writer stays for [`take_stdin`](Self::take_stdin).
     pub(crate) fn feed_stdin_in_background(&mut self, stdin: &Stdin) {
         if matches!(stdin, Stdin::Bytes(_) | Stdin::Reader(_)) {
-            if let Some(pipe) = self.child.stdin.take() {
+            if let Some(pipe) = self.stdin.take() {
                 let stdin = stdin.clone();
                 self.feeder = Some(tokio::spawn(feed_stdin(pipe, stdin)));
             }
@@ -95,17 +112,17 @@ impl RunningProcess {
         if !opts.active() {
             return;
         }
-        let producers = usize::from(self.child.stdout.is_some()) + usize::from(self.child.stderr.is_some());
+        let producers = usize::from(self.stdout.is_some()) + usize::from(self.stderr.is_some());
         let queue = opts.stream.then(|| {
             let q = LineQueue::new(opts.buffer.unwrap_or(DEFAULT_LINE_BUFFER), producers, self.dropped.clone());
             self.lines = Some(LineStream::new(q.clone(), self.dropped.clone()));
             q
         });
         let chan = || queue.clone().map(|queue| Channel { queue, overflow: opts.overflow });
-        if let Some(out) = self.child.stdout.take() {
+        if let Some(out) = self.stdout.take() {
             tokio::spawn(Pump::new(StreamKind::Stdout, false, opts, chan()).run(out, None));
         }
-        if let Some(err) = self.child.stderr.take() {
+        if let Some(err) = self.stderr.take() {
             tokio::spawn(Pump::new(StreamKind::Stderr, false, opts, chan()).run(err, None));
         }
     }
@@ -162,7 +179,10 @@ impl RunningProcess {
                 .map_err(|e| Error::io(format!("waiting for pid {}", self.pid), e))?;
             return Ok(self.record_reaped(reaped));
         }
-        let status = self.child.wait().await.map_err(|e| Error::io(format!("waiting for pid {}", self.pid), e))?;
+        let Some(child) = self.child.as_mut() else {
+            return Err(Error::io(format!("waiting for pid {}", self.pid), std::io::ErrorKind::NotFound.into()));
+        };
+        let status = child.wait().await.map_err(|e| Error::io(format!("waiting for pid {}", self.pid), e))?;
         Ok(self.record(status))
     }
 
@@ -191,11 +211,14 @@ impl RunningProcess {
         }
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.pidfd {
-            let reaped = crate::sys::linux::pidfd::try_reap(fd)
+            let reaped = crate::sys::linux::pidfd::try_reap(std::os::fd::AsFd::as_fd(fd.get_ref()))
                 .map_err(|e| Error::io(format!("polling pid {}", self.pid), e))?;
             return Ok(reaped.map(|r| self.record_reaped(r)));
         }
-        match self.child.try_wait().map_err(|e| Error::io(format!("polling pid {}", self.pid), e))? {
+        let Some(child) = self.child.as_mut() else {
+            return Err(Error::io(format!("polling pid {}", self.pid), std::io::ErrorKind::NotFound.into()));
+        };
+        match child.try_wait().map_err(|e| Error::io(format!("polling pid {}", self.pid), e))? {
             Some(status) => Ok(Some(self.record(status))),
             None => Ok(None),
         }
@@ -228,7 +251,7 @@ impl RunningProcess {
     /// Sends `sig` to this process only; a no-op once it has been reaped (its pid may
     /// belong to someone else by then).
     pub fn signal(&mut self, sig: Signal) -> Result<()> {
-        if self.outcome.is_some() || self.child.id().is_none() {
+        if self.outcome.is_some() || self.child.as_ref().is_some_and(|c| c.id().is_none()) {
             return Ok(());
         }
         // Through the pidfd: it can only ever reach this process.
@@ -247,17 +270,17 @@ impl RunningProcess {
     /// The write end of its standard input, when it is piped ([`Stdin::Bytes`] is fed by
     /// corral itself and not handed out). Drop it to send end of file.
     pub fn take_stdin(&mut self) -> Option<ChildStdin> {
-        self.child.stdin.take()
+        self.stdin.take()
     }
 
     /// Its standard output, when captured ([`Stdio::Capture`](crate::Stdio::Capture)).
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
-        self.child.stdout.take()
+        self.stdout.take()
     }
 
     /// Its standard error, when captured.
     pub fn take_stderr(&mut self) -> Option<ChildStderr> {
-        self.child.stderr.take()
+        self.stderr.take()
     }
 }
 
@@ -282,6 +305,13 @@ impl Drop for RunningProcess {
     fn drop(&mut self) {
         if let Some(f) = self.feeder.take() {
             f.abort();
+        }
+        // A fast-path child has no tokio handle to reap it once we forget it.
+        #[cfg(target_os = "linux")]
+        if self.outcome.is_none() && self.child.is_none() {
+            if let Some(fd) = self.pidfd.take() {
+                crate::sys::linux::pidfd::reap_in_background(fd);
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ pub(crate) mod linux;
 pub(crate) mod unix;
 
 pub(crate) use cleanup::flush as flush_teardowns;
-pub(crate) use unix::spawn::StdioFds;
+pub(crate) use unix::spawn::{path as spawn_path, SpawnFailure, Spawned, StdioFds};
 
 /// A kill-on-drop container: a cgroup v2 subtree or a set of POSIX process groups.
 pub(crate) enum Container {
@@ -148,6 +148,15 @@ impl Container {
         }
     }
 
+    /// The cgroup directory's descriptor, under the cgroup mechanism.
+    #[cfg(target_os = "linux")]
+    pub fn cgroup_dir(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match self {
+            Container::Cgroup(cg) => Some(cg.dir()),
+            Container::ProcessGroup(_) => None,
+        }
+    }
+
     pub fn cgroup_path(&self) -> Option<&Path> {
         match self {
             #[cfg(target_os = "linux")]
@@ -164,17 +173,13 @@ impl Container {
         program: &Path,
         env: &[(OsString, OsString)],
         fds: StdioFds,
-    ) -> io::Result<tokio::process::Child> {
+    ) -> Result<Spawned, SpawnFailure> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => {
-                unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::Cgroup(cg.placement_fds()), fds)
-            }
+            Container::Cgroup(cg) => unix::spawn::spawn(cmd, program, env, cg.placement(), fds),
             Container::ProcessGroup(pg) => {
                 let child = unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::NewProcessGroup, fds)?;
-                if let Some(pid) = child.id() {
-                    pg.add(pid as i32);
-                }
+                pg.add(child.pid as i32);
                 Ok(child)
             }
         }

@@ -82,6 +82,9 @@ pub(crate) fn parse_own_cgroup(text: &str) -> Option<String> {
 /// One group's cgroup directory.
 pub(crate) struct Cgroup {
     path: PathBuf,
+    /// The directory itself: the fast spawn path's children are born in it
+    /// (`CLONE_INTO_CGROUP`).
+    dir: OwnedFd,
     /// `cgroup.procs`, opened write-only and close-on-exec before any fork: the child
     /// writes `0` here to move itself in before exec.
     procs: OwnedFd,
@@ -116,10 +119,12 @@ impl Cgroup {
     }
 
     /// Every `cgroup.procs` the child joins: the v1 limit directories, then ours.
-    pub fn placement_fds(&self) -> Vec<BorrowedFd<'_>> {
-        let mut fds: Vec<BorrowedFd<'_>> = self.limits.v1.iter().map(|d| d.procs.as_fd()).collect();
-        fds.push(self.procs.as_fd());
-        fds
+    pub fn placement(&self) -> crate::sys::unix::spawn::Placement<'_> {
+        crate::sys::unix::spawn::Placement::Cgroup {
+            dir: self.dir.as_fd(),
+            procs: self.procs.as_fd(),
+            v1: self.limits.v1.iter().map(|d| d.procs.as_fd()).collect(),
+        }
     }
 
     /// How many processes the kernel's OOM killer has killed in this group, where
@@ -156,9 +161,10 @@ impl Cgroup {
 
     /// Opens a directory that already exists (a stale one being swept).
     fn open_existing(path: PathBuf) -> io::Result<Cgroup> {
+        let dir = open_dir(&path)?;
         let procs = open_write(&path.join("cgroup.procs"))?;
         let kill = open_write(&path.join("cgroup.kill")).ok();
-        Ok(Cgroup { path, procs, kill, warden_ids: Vec::new(), limits: Default::default() })
+        Ok(Cgroup { path, dir, procs, kill, warden_ids: Vec::new(), limits: Default::default() })
     }
 
     /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
@@ -188,16 +194,19 @@ impl Cgroup {
         let path = base.join(name);
         fs::create_dir(&path)?;
         let opened = (|| {
+            let dir = open_dir(&path)?;
             let procs = open_write(&path.join("cgroup.procs"))?;
             let kill = match open_write(&path.join("cgroup.kill")) {
                 Ok(fd) => Some(fd),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e),
             };
-            Ok((procs, kill))
+            Ok((dir, procs, kill))
         })();
         match opened {
-            Ok((procs, kill)) => Ok(Cgroup { path, procs, kill, warden_ids: Vec::new(), limits: Default::default() }),
+            Ok((dir, procs, kill)) => {
+                Ok(Cgroup { path, dir, procs, kill, warden_ids: Vec::new(), limits: Default::default() })
+            }
             Err(e) => {
                 let _ = fs::remove_dir(&path);
                 Err(e)
@@ -207,6 +216,10 @@ impl Cgroup {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn dir(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
     }
 
     /// The pids in `cgroup.procs`.
@@ -468,6 +481,10 @@ fn open_write(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?)
 }
 
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
 /// Reads and discards queued inotify events.
 fn drain(fd: &OwnedFd) {
     let mut buf = [0u8; 1024];
@@ -496,7 +513,7 @@ mod tests {
             &cmd,
             &prepared.program,
             &prepared.env,
-            crate::sys::unix::spawn::Placement::Cgroup(cg.placement_fds()),
+            cg.placement(),
             Default::default(),
         )
         .unwrap();
@@ -508,7 +525,7 @@ mod tests {
         assert_eq!(pids.len(), 3, "{pids:?}");
         cg.kill().unwrap();
         assert!(cg.wait_empty(Some(Duration::from_secs(10))).await.unwrap());
-        child.wait().await.unwrap();
+        crate::sys::linux::pidfd::reap_now(child.pidfd.as_ref().unwrap());
         for pid in pids {
             assert!(!is_live(pid), "{pid} survived");
         }

@@ -50,18 +50,49 @@ pub(crate) struct Reaped {
     pub max_rss_bytes: u64,
 }
 
-/// A pidfd for our own child, registered with the runtime (readable once it exits).
-pub(crate) fn open_child(pid: u32) -> io::Result<AsyncFd<std::os::fd::OwnedFd>> {
-    let p = Pid::from_raw(pid as i32).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let fd = pidfd_open(p, PidfdFlags::NONBLOCK)?;
+/// Registers a pidfd of our own child with the runtime (readable once it exits). On
+/// failure the descriptor comes back with the error.
+pub(crate) fn register(
+    fd: std::os::fd::OwnedFd,
+) -> Result<AsyncFd<std::os::fd::OwnedFd>, (std::os::fd::OwnedFd, io::Error)> {
     // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same
     // for the AsyncFd's whole life.
-    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts())
+}
+
+/// Children dropped unreaped while no runtime could wait for them; reaped when seen
+/// exited (at each spawn), so that none stays a zombie for long.
+static ORPHANS: std::sync::Mutex<Vec<std::os::fd::OwnedFd>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes sure a child nobody waits for any more is reaped once it exits: now if it
+/// has, else by a task on the current runtime, else at a later spawn.
+pub(crate) fn reap_in_background(fd: AsyncFd<std::os::fd::OwnedFd>) {
+    use std::os::fd::AsFd;
+    if !matches!(try_reap(fd.get_ref().as_fd()), Ok(None)) {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move {
+                let _ = reap(&fd).await;
+            });
+        }
+        Err(_) => ORPHANS.lock().unwrap_or_else(|p| p.into_inner()).push(fd.into_inner()),
+    }
+}
+
+/// Reaps the orphans that have exited.
+pub(crate) fn reap_orphans() {
+    use std::os::fd::AsFd;
+    let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
+    if !orphans.is_empty() {
+        orphans.retain(|fd| matches!(try_reap(fd.as_fd()), Ok(None)));
+    }
 }
 
 /// Reaps the child if it has exited (`waitid(P_PIDFD, WEXITED | WNOHANG)` with the
 /// rusage argument of the raw syscall, which libc's wrapper does not expose).
-pub(crate) fn try_reap(pidfd: &AsyncFd<std::os::fd::OwnedFd>) -> io::Result<Option<Reaped>> {
+pub(crate) fn try_reap(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<Reaped>> {
     use std::os::fd::AsRawFd;
     // SAFETY: zeroed siginfo_t and rusage are valid "empty" values the kernel fills in;
     // both outlive the call; the pidfd is ours and open.
@@ -71,7 +102,7 @@ pub(crate) fn try_reap(pidfd: &AsyncFd<std::os::fd::OwnedFd>) -> io::Result<Opti
         let rc = libc::syscall(
             libc::SYS_waitid,
             libc::P_PIDFD,
-            pidfd.get_ref().as_raw_fd(),
+            pidfd.as_raw_fd(),
             &mut info as *mut libc::siginfo_t,
             libc::WEXITED | libc::WNOHANG,
             &mut ru as *mut libc::rusage,
@@ -96,9 +127,22 @@ pub(crate) fn try_reap(pidfd: &AsyncFd<std::os::fd::OwnedFd>) -> io::Result<Opti
 pub(crate) async fn reap(pidfd: &AsyncFd<std::os::fd::OwnedFd>) -> io::Result<Reaped> {
     loop {
         let mut ready = pidfd.readable().await?;
-        if let Some(r) = try_reap(pidfd)? {
+        if let Some(r) = try_reap(std::os::fd::AsFd::as_fd(pidfd.get_ref()))? {
             return Ok(r);
         }
         ready.clear_ready();
+    }
+}
+
+/// Reaps a child that has exited or is about to (blocks until it has).
+pub(crate) fn reap_now(pidfd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: waitid with P_PIDFD on our own child's pidfd and a zeroed siginfo it
+    // fills in; both outlive the call.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        while libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
     }
 }

@@ -6,26 +6,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-/// `CLONE_INTO_CGROUP` as a `u64` (libc's constant is a deprecated overflowing `c_int`).
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-const CLONE_PIDFD: u64 = 0x1000;
-
-/// `struct clone_args` (linux/sched.h), up to the `cgroup` field (CLONE_ARGS_SIZE_VER2).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
+use super::clone3::{CloneArgs, CLONE_INTO_CGROUP, CLONE_PIDFD};
 
 /// Whether `pidfd_open` works on this kernel.
 pub(crate) fn pidfd_works() -> bool {
@@ -72,4 +53,32 @@ pub(crate) fn clone3_into_cgroup_works(dir: &Path) -> io::Result<bool> {
         return Err(io::Error::last_os_error());
     }
     Ok(true)
+}
+
+/// Tries the clone3 fast path with a program that does not exist: a child that is
+/// created, set up (born in `cgroup` if given) and reports exec's ENOENT back proves
+/// the path works, without depending on any binary being installed.
+pub(crate) fn fast_spawn_works(cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> Result<(), String> {
+    use super::clone3::{spawn, ChildFd, Failure, Request, Step};
+    let program = Path::new("/nonexistent/corral-doctor-probe");
+    let request = Request {
+        program,
+        arg0: program.as_os_str(),
+        args: &[],
+        env: &[],
+        cwd: None,
+        cgroup,
+        join: &[],
+        new_process_group: cgroup.is_none(),
+        new_session_tty: false,
+        stdio: [ChildFd::Inherit; 3],
+    };
+    match spawn(&request) {
+        Err(Failure::Child(Step::Exec, e)) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Ok(child) => {
+            super::pidfd::reap_now(&child.pidfd);
+            Err("the probe's missing program ran".into())
+        }
+        Err(e) => Err(format!("clone3 fast path failed: {e:?}")),
+    }
 }

@@ -1,21 +1,31 @@
-//! Starting a child inside a container, atomically.
+//! Starting a child inside a container, atomically: through the clone3 fast path
+//! (Linux, x86_64) where the kernel allows it, else through std's `Command` with a
+//! `pre_exec` hook (the portable path).
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::command::{Command, Stdin, Stdio};
 
 /// Where the new child goes before it runs any code of its own.
 pub(crate) enum Placement<'a> {
-    /// Its own new process group (`setpgid(0, 0)`, done by `posix_spawn`).
+    /// Its own new process group (`setpgid(0, 0)`).
     NewProcessGroup,
-    /// These cgroups (a v2 directory and any v1 limit directories): the child writes
-    /// `0` to each `cgroup.procs` fd, opened (close-on-exec) by the parent before the
-    /// fork, between fork and exec.
+    /// A cgroup v2 directory, and any v1 limit directories joined alongside.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    Cgroup(Vec<BorrowedFd<'a>>),
+    Cgroup {
+        /// The directory: the fast path has the child born in it (`CLONE_INTO_CGROUP`).
+        dir: BorrowedFd<'a>,
+        /// Its `cgroup.procs`: the portable path's child writes `0` here between fork
+        /// and exec. Opened close-on-exec by the parent before the fork.
+        procs: BorrowedFd<'a>,
+        /// `cgroup.procs` of v1 limit directories: both paths' children write `0` there.
+        v1: Vec<BorrowedFd<'a>>,
+    },
 }
 
 /// File descriptors that replace what the command's own stdio settings say.
@@ -29,13 +39,200 @@ pub(crate) struct StdioFds {
     pub pty_slave: Option<OwnedFd>,
 }
 
+/// A started child and our ends of its pipes.
+pub(crate) struct Spawned {
+    pub pid: u32,
+    /// Linux: the pidfd corral reaps it through.
+    pub pidfd: Option<OwnedFd>,
+    /// The portable path's handle. Kept while the process is managed, so that tokio
+    /// never reaps it behind our back; waited on only where there is no pidfd.
+    pub child: Option<tokio::process::Child>,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
+}
+
+/// Why a spawn failed, with the step where that matters for the caller's error.
+#[derive(Debug)]
+pub(crate) enum SpawnFailure {
+    /// Changing to the working directory.
+    WorkingDir(io::Error),
+    /// Joining the container (a cgroup or a process group).
+    Placement(io::Error),
+    /// Executing the program, or anything else.
+    Other(io::Error),
+}
+
+impl From<io::Error> for SpawnFailure {
+    fn from(e: io::Error) -> Self {
+        SpawnFailure::Other(e)
+    }
+}
+
 pub(crate) fn spawn(
     cmd: &Command,
     program: &Path,
     env: &[(OsString, OsString)],
     placement: Placement<'_>,
     fds: StdioFds,
-) -> io::Result<tokio::process::Child> {
+) -> Result<Spawned, SpawnFailure> {
+    #[cfg(target_os = "linux")]
+    if crate::sys::linux::clone3::enabled() && cmd.uid.is_none() && cmd.gid.is_none() {
+        return match fast::spawn(cmd, program, env, &placement, fds) {
+            Ok(s) => Ok(s),
+            Err(fast::Outcome::Refused(fds)) => portable(cmd, program, env, placement, fds).map_err(Into::into),
+            Err(fast::Outcome::Failed(f)) => Err(f),
+        };
+    }
+    portable(cmd, program, env, placement, fds).map_err(Into::into)
+}
+
+/// Which spawn path this process uses, and why not the fast one when it does not.
+pub(crate) fn path() -> (crate::host::SpawnPath, Option<String>) {
+    #[cfg(target_os = "linux")]
+    if let Some(reason) = crate::sys::linux::clone3::unavailable_reason() {
+        return (crate::host::SpawnPath::Portable, Some(reason));
+    } else {
+        return (crate::host::SpawnPath::Clone3, None);
+    }
+    #[allow(unreachable_code)]
+    (crate::host::SpawnPath::Portable, Some("the clone3 fast path is Linux-only".into()))
+}
+
+#[cfg(target_os = "linux")]
+mod fast {
+    use super::*;
+    use crate::sys::linux::clone3::{self, ChildFd, Failure, Step};
+
+    pub(super) enum Outcome {
+        /// The kernel refused clone3: the descriptors come back for the portable path.
+        Refused(StdioFds),
+        Failed(SpawnFailure),
+    }
+
+    /// One standard stream of the child: the descriptor it gets, and our end of a pipe.
+    struct Stream {
+        child: Option<OwnedFd>,
+        ours: Option<OwnedFd>,
+    }
+
+    fn pipe(child_reads: bool) -> io::Result<Stream> {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        Ok(if child_reads { Stream { child: Some(r), ours: Some(w) } } else { Stream { child: Some(w), ours: Some(r) } })
+    }
+
+    fn null() -> io::Result<Stream> {
+        let fd = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        Ok(Stream { child: Some(fd), ours: None })
+    }
+
+    fn output(s: Stdio) -> io::Result<Stream> {
+        match s {
+            Stdio::Capture => pipe(false),
+            Stdio::Inherit => Ok(Stream { child: None, ours: None }),
+            Stdio::Null => null(),
+        }
+    }
+
+    pub(super) fn spawn(
+        cmd: &Command,
+        program: &Path,
+        env: &[(OsString, OsString)],
+        placement: &Placement<'_>,
+        fds: StdioFds,
+    ) -> Result<Spawned, Outcome> {
+        crate::sys::linux::pidfd::reap_orphans();
+        let fail = |e: io::Error| Outcome::Failed(SpawnFailure::Other(e));
+        let pty = fds.pty_slave.is_some();
+        // What the command's own settings ask for, where the caller gave no descriptor.
+        let none = || Stream { child: None, ours: None };
+        let stdin = match &cmd.stdin {
+            _ if pty || fds.stdin.is_some() => none(),
+            Stdin::Null => null().map_err(fail)?,
+            Stdin::Inherit => none(),
+            Stdin::Bytes(_) | Stdin::Piped | Stdin::Reader(_) => pipe(true).map_err(fail)?,
+        };
+        let stdout = if pty || fds.stdout.is_some() { none() } else { output(cmd.stdout).map_err(fail)? };
+        let stderr = if pty || fds.stderr.is_some() { none() } else { output(cmd.stderr).map_err(fail)? };
+        fn pick<'a>(given: &'a Option<OwnedFd>, s: &'a Stream) -> ChildFd<'a> {
+            given.as_ref().or(s.child.as_ref()).map_or(ChildFd::Inherit, |fd| ChildFd::Fd(fd.as_fd()))
+        }
+        let stdio = match &fds.pty_slave {
+            Some(slave) => [ChildFd::Fd(slave.as_fd()); 3],
+            None => [pick(&fds.stdin, &stdin), pick(&fds.stdout, &stdout), pick(&fds.stderr, &stderr)],
+        };
+        let (cgroup, join) = match placement {
+            Placement::NewProcessGroup => (None, &[][..]),
+            Placement::Cgroup { dir, v1, .. } => (Some(*dir), &v1[..]),
+        };
+        let request = clone3::Request {
+            program,
+            arg0: &cmd.program,
+            args: &cmd.args,
+            env,
+            cwd: cmd.cwd.as_deref(),
+            cgroup,
+            join,
+            new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
+            new_session_tty: pty,
+            stdio,
+        };
+        let child = match clone3::spawn(&request) {
+            Ok(child) => child,
+            Err(Failure::Unavailable(_)) => {
+                // The caller's descriptors go to the portable path; our pipes close here.
+                return Err(Outcome::Refused(fds));
+            }
+            Err(Failure::Setup(e)) => return Err(fail(e)),
+            Err(Failure::Child(step, e)) => {
+                return Err(Outcome::Failed(match step {
+                    Step::Chdir => SpawnFailure::WorkingDir(e),
+                    Step::JoinCgroup | Step::Session => SpawnFailure::Placement(e),
+                    Step::Stdio | Step::Exec => SpawnFailure::Other(e),
+                }))
+            }
+        };
+        // The child has its copies (or has exec'd); ours of its ends close here.
+        drop(fds);
+        let wrap = || -> io::Result<Spawned> {
+            Ok(Spawned {
+                pid: child.pid,
+                pidfd: None,
+                child: None,
+                stdin: stdin.ours.map(|fd| ChildStdin::from_std(fd.into())).transpose()?,
+                stdout: stdout.ours.map(|fd| ChildStdout::from_std(fd.into())).transpose()?,
+                stderr: stderr.ours.map(|fd| ChildStderr::from_std(fd.into())).transpose()?,
+            })
+        };
+        match wrap() {
+            Ok(mut s) => {
+                s.pidfd = Some(child.pidfd);
+                Ok(s)
+            }
+            Err(e) => {
+                // Cannot happen short of the runtime refusing to register a pipe; do
+                // not leave the child running unmanaged.
+                let _ = rustix::process::pidfd_send_signal(&child.pidfd, rustix::process::Signal::KILL);
+                crate::sys::linux::pidfd::reap_now(&child.pidfd);
+                Err(fail(e))
+            }
+        }
+    }
+}
+
+/// The portable path: tokio's `Command` (std underneath), with the placement in a
+/// `pre_exec` hook where one is needed.
+fn portable(
+    cmd: &Command,
+    program: &Path,
+    env: &[(OsString, OsString)],
+    placement: Placement<'_>,
+    fds: StdioFds,
+) -> io::Result<Spawned> {
     let mut c = tokio::process::Command::new(program);
     c.arg0(&cmd.program).args(&cmd.args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(false);
     if let Some(dir) = &cmd.cwd {
@@ -88,8 +285,8 @@ pub(crate) fn spawn(
                 c.process_group(0);
             }
         }
-        Placement::Cgroup(procs) => {
-            let fds: Vec<i32> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
+        Placement::Cgroup { procs, v1, .. } => {
+            let fds: Vec<i32> = v1.iter().chain([&procs]).map(|fd| fd.as_raw_fd()).collect();
             // SAFETY: the closure runs in the child between fork and exec. It makes one
             // write(2) syscall per fd, which is async-signal-safe, iterates a Vec built
             // before the fork (no allocation), and builds its error from the raw errno
@@ -107,7 +304,22 @@ pub(crate) fn spawn(
             }
         }
     }
-    c.spawn()
+    let mut child = c.spawn()?;
+    let pid = child.id().unwrap_or(0);
+    // Our child cannot be reaped by anyone but us yet, so the pid is still its own.
+    #[cfg(target_os = "linux")]
+    let pidfd = rustix::process::Pid::from_raw(pid as i32)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok());
+    #[cfg(not(target_os = "linux"))]
+    let pidfd = None;
+    Ok(Spawned {
+        pid,
+        pidfd,
+        stdin: child.stdin.take(),
+        stdout: child.stdout.take(),
+        stderr: child.stderr.take(),
+        child: Some(child),
+    })
 }
 
 fn stdio(s: Stdio) -> std::process::Stdio {

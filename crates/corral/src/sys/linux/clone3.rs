@@ -1,0 +1,507 @@
+//! The fast spawn path: `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
+//! CLONE_INTO_CGROUP)` on a child stack of our own.
+//!
+//! The child shares our memory (no page tables are copied, so the cost does not
+//! grow with the owner's heap), is born inside the group's cgroup (no migration, no
+//! moment outside the container), and comes with a pidfd (reaped by corral, never
+//! by a pid that may have been reused). Between clone and `execve` it makes only raw
+//! syscalls and reads memory prepared before the clone; it allocates nothing and
+//! takes no lock. Our thread sleeps until the child has exec'd or exited
+//! (`CLONE_VFORK`), so everything the child reads stays valid and what it writes
+//! back (the failing step and errno) is visible when `clone3` returns.
+//!
+//! Why by hand: neither std, rustix nor libc offers clone3 with a separate stack and
+//! a child function (glibc's `clone()` wrapper uses the old syscall, which has no
+//! `CLONE_INTO_CGROUP`), and `posix_spawn` cannot place a child in a cgroup.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU8, Ordering};
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+pub(crate) const CLONE_PIDFD: u64 = 0x1000;
+/// `CLONE_INTO_CGROUP` as a `u64` (libc's constant is a deprecated overflowing `c_int`).
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` (linux/sched.h), up to the `cgroup` field (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
+}
+
+/// The step of the child's set-up that failed (reported with its errno).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Joining a v1 limit directory (`cgroup.procs`).
+    JoinCgroup = 1,
+    /// Putting a descriptor on stdin, stdout or stderr.
+    Stdio = 2,
+    /// `setpgid` or, for a PTY, `setsid` + `TIOCSCTTY`.
+    Session = 3,
+    /// `chdir` to the working directory.
+    Chdir = 4,
+    /// `execve` itself.
+    Exec = 5,
+}
+
+impl Step {
+    fn from_raw(v: u32) -> Option<Step> {
+        [Step::JoinCgroup, Step::Stdio, Step::Session, Step::Chdir, Step::Exec].into_iter().find(|s| *s as u32 == v)
+    }
+}
+
+/// Why the fast path did not start the child.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The kernel (or a seccomp filter) refuses this clone3: use the portable path.
+    Unavailable(io::Error),
+    /// The child was created and failed at `step` before running the program; it has
+    /// been reaped.
+    Child(Step, io::Error),
+    /// Anything else before the clone (building argv, the stack).
+    Setup(io::Error),
+}
+
+/// What the child does with one of its standard descriptors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ChildFd<'a> {
+    /// Keeps ours.
+    Inherit,
+    /// Gets this descriptor (ours stays close-on-exec; the child's copy does not).
+    Fd(BorrowedFd<'a>),
+}
+
+/// Everything the fast path needs, resolved before the clone.
+pub(crate) struct Request<'a> {
+    pub program: &'a Path,
+    pub arg0: &'a OsStr,
+    pub args: &'a [std::ffi::OsString],
+    pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
+    pub cwd: Option<&'a Path>,
+    /// The cgroup v2 directory the child is born in.
+    pub cgroup: Option<BorrowedFd<'a>>,
+    /// `cgroup.procs` of v1 limit directories the child writes `0` to.
+    pub join: &'a [BorrowedFd<'a>],
+    /// `setpgid(0, 0)`.
+    pub new_process_group: bool,
+    /// `setsid` and make stdin (a PTY slave) the controlling terminal.
+    pub new_session_tty: bool,
+    pub stdio: [ChildFd<'a>; 3],
+}
+
+/// A started child.
+pub(crate) struct Child {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+}
+
+/// What the child reads (prepared by us) and writes back (on failure). `#[repr(C)]`
+/// plain data: the child only follows these pointers and never frees anything.
+#[repr(C)]
+struct Plan {
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    /// Null for "stay where we are".
+    cwd: *const c_char,
+    /// -1: inherit.
+    stdio: [c_int; 3],
+    join: *const c_int,
+    join_len: usize,
+    new_process_group: bool,
+    new_session_tty: bool,
+    failed_step: AtomicU32,
+    errno: AtomicI32,
+}
+
+/// Whether the fast path is in use: unknown until tried, then on or off for good.
+static STATE: AtomicU8 = AtomicU8::new(UNTRIED);
+const UNTRIED: u8 = 0;
+const ON: u8 = 1;
+const OFF: u8 = 2;
+
+/// Why the fast path is not used here, or `None` when it is (or may be: not tried yet).
+pub(crate) fn unavailable_reason() -> Option<String> {
+    if !cfg!(target_arch = "x86_64") {
+        return Some("the clone3 fast path is written for x86_64 only".into());
+    }
+    if forced_portable() {
+        return Some("CORRAL_SPAWN_PATH=portable is set".into());
+    }
+    if STATE.load(Ordering::Relaxed) == OFF {
+        return Some("the kernel refused clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)".into());
+    }
+    None
+}
+
+/// `CORRAL_SPAWN_PATH=portable` turns the fast path off for the whole process (read
+/// once): the test suite runs through both paths this way.
+fn forced_portable() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os("CORRAL_SPAWN_PATH").is_some_and(|v| v == "portable"))
+}
+
+/// Whether to try the fast path for the next spawn.
+pub(crate) fn enabled() -> bool {
+    cfg!(target_arch = "x86_64") && STATE.load(Ordering::Relaxed) != OFF && !forced_portable()
+}
+
+fn cstring(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte"))
+}
+
+/// Starts the child. See the module documentation.
+pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
+    let path = cstring(req.program.as_os_str()).map_err(Failure::Setup)?;
+    let mut strings = Vec::with_capacity(1 + req.args.len());
+    strings.push(cstring(req.arg0).map_err(Failure::Setup)?);
+    for a in req.args {
+        strings.push(cstring(a).map_err(Failure::Setup)?);
+    }
+    let argv: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+    let mut env_strings = Vec::with_capacity(req.env.len());
+    for (k, v) in req.env {
+        let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
+        kv.extend_from_slice(k.as_bytes());
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        env_strings.push(CString::new(kv).map_err(|_| Failure::Setup(io::ErrorKind::InvalidInput.into()))?);
+    }
+    let envp: Vec<*const c_char> = env_strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+    let cwd = req.cwd.map(|c| cstring(c.as_os_str())).transpose().map_err(Failure::Setup)?;
+    let join: Vec<c_int> = req.join.iter().map(|fd| fd.as_raw_fd()).collect();
+    let stdio = req.stdio.map(|s| match s {
+        ChildFd::Inherit => -1,
+        ChildFd::Fd(fd) => fd.as_raw_fd(),
+    });
+    // A descriptor the child puts on 0-2 must not itself be 0-2, or putting one in
+    // place could overwrite another before it is used. Only an owner that closed its
+    // own stdio can get such numbers from the kernel; move them up.
+    let mut moved = Vec::new();
+    let mut stdio_fds = stdio;
+    for fd in stdio_fds.iter_mut().filter(|fd| (0..3).contains(*fd)) {
+        // SAFETY: `fd` is open (borrowed by the request for this whole call).
+        let src = unsafe { BorrowedFd::borrow_raw(*fd) };
+        let dup = rustix::io::fcntl_dupfd_cloexec(src, 3).map_err(|e| Failure::Setup(e.into()))?;
+        *fd = dup.as_raw_fd();
+        moved.push(dup);
+    }
+    let plan = Plan {
+        path: path.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+        stdio: stdio_fds,
+        join: join.as_ptr(),
+        join_len: join.len(),
+        new_process_group: req.new_process_group,
+        new_session_tty: req.new_session_tty,
+        failed_step: AtomicU32::new(0),
+        errno: AtomicI32::new(0),
+    };
+    let result = STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        if stack.is_none() {
+            *stack = Some(ChildStack::new().map_err(Failure::Setup)?);
+        }
+        let stack = stack.as_ref().expect("just set");
+        clone_child(&plan, stack, req.cgroup)
+    });
+    drop(moved);
+    let child = match result {
+        Ok(child) => {
+            STATE.store(ON, Ordering::Relaxed);
+            child
+        }
+        Err(Failure::Unavailable(e)) => {
+            // Only the first refusal switches the path off; a later one (a seccomp
+            // filter installed meanwhile) does too, and says so.
+            STATE.store(OFF, Ordering::Relaxed);
+            tracing::warn!(error = %e, "clone3 refused; spawning through the portable path from now on");
+            return Err(Failure::Unavailable(e));
+        }
+        Err(e) => return Err(e),
+    };
+    match Step::from_raw(plan.failed_step.load(Ordering::Acquire)) {
+        None => Ok(child),
+        Some(step) => {
+            let errno = plan.errno.load(Ordering::Acquire);
+            // The child has exited (CLONE_VFORK returned); reap it so that no zombie stays.
+            super::pidfd::reap_now(&child.pidfd);
+            Err(Failure::Child(step, io::Error::from_raw_os_error(errno)))
+        }
+    }
+}
+
+/// The child's stack: one per thread that spawns, reused (our thread sleeps while a
+/// child runs on it, and the child is done with it once it has exec'd or exited).
+/// Mapped with a guard page below it.
+struct ChildStack {
+    base: *mut c_void,
+    len: usize,
+}
+
+const STACK_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    static STACK: RefCell<Option<ChildStack>> = const { RefCell::new(None) };
+}
+
+impl ChildStack {
+    fn new() -> io::Result<ChildStack> {
+        let page = rustix::param::page_size();
+        let len = STACK_SIZE + page;
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the lowest page of the mapping we own becomes the guard page.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            let e = io::Error::last_os_error();
+            // SAFETY: unmapping what we mapped above.
+            unsafe { libc::munmap(base, len) };
+            return Err(e);
+        }
+        Ok(ChildStack { base, len })
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours and no child runs on it (our thread is exiting).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+fn clone_child(plan: &Plan, stack: &ChildStack, cgroup: Option<BorrowedFd<'_>>) -> Result<Child, Failure> {
+    let mut pidfd: c_int = -1;
+    let mut args = CloneArgs {
+        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
+        pidfd: &mut pidfd as *mut c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack.base as u64,
+        stack_size: stack.len as u64,
+        cgroup: cgroup.map_or(0, |fd| fd.as_raw_fd() as u64),
+        ..CloneArgs::default()
+    };
+    // Block every signal (glibc's internal ones too) so that no handler of ours runs
+    // in the child, which shares our memory, before it has reset them to default.
+    let all: u64 = !0;
+    let mut old: u64 = 0;
+    // SAFETY: rt_sigprocmask on this thread with 8-byte kernel sigsets that outlive the call.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, &mut old as *mut u64, 8) };
+    // SAFETY: `args` describes a valid stack we own and a pidfd slot that outlive the
+    // call; the child runs `child_main` on that stack with `plan`, which stays valid
+    // because this thread sleeps until the child has exec'd or exited (CLONE_VFORK).
+    let ret = unsafe { clone3(&mut args, child_main, plan as *const Plan as *mut c_void) };
+    // SAFETY: as above; restores the mask we had.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &old as *const u64, std::ptr::null_mut::<u64>(), 8) };
+    if ret < 0 {
+        let e = io::Error::from_raw_os_error((-ret) as i32);
+        return Err(match (-ret) as i32 {
+            libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EPERM | libc::EOPNOTSUPP => Failure::Unavailable(e),
+            _ => Failure::Setup(e),
+        });
+    }
+    // SAFETY: the kernel stored a fresh pidfd for the child, which we now own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    Ok(Child { pid: ret as u32, pidfd })
+}
+
+/// The raw `clone3` syscall. In the child (return value 0) it never returns: it calls
+/// `entry(arg)` on the new stack, which the kernel has already switched to.
+///
+/// # Safety
+/// `args` must be valid, with a stack for the child; `entry` must never return.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3(args: &mut CloneArgs, entry: extern "C" fn(*mut c_void) -> !, arg: *mut c_void) -> isize {
+    let ret: isize;
+    // SAFETY: the caller's contract. The syscall clobbers rcx and r11; in the child,
+    // r12 and r13 still hold `arg` and `entry` (the kernel copies our registers), the
+    // stack pointer is the top of the new stack (16-byte aligned, so the `call` gives
+    // the callee the alignment the ABI expects), and the frame pointer is cleared so
+    // that nothing unwinds into our frames.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => ret,
+            in("rdi") args as *mut CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") arg,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clone3(_: &mut CloneArgs, _: extern "C" fn(*mut c_void) -> !, _: *mut c_void) -> isize {
+    -(libc::ENOSYS as isize)
+}
+
+/// Runs in the child, on its own stack, sharing our memory: raw syscalls only, no
+/// allocation, no locks, nothing that can panic.
+extern "C" fn child_main(arg: *mut c_void) -> ! {
+    // SAFETY: `arg` is the `Plan` our sleeping thread keeps alive.
+    let plan = unsafe { &*(arg as *const Plan) };
+    // SAFETY: the plan's pointers were built from live, NUL-terminated data.
+    let (step, errno) = unsafe { set_up_and_exec(plan) };
+    plan.errno.store(errno, Ordering::Release);
+    plan.failed_step.store(step as u32, Ordering::Release);
+    // SAFETY: exit_group never returns.
+    unsafe { libc::syscall(libc::SYS_exit_group, 127) };
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// `struct sigaction` as the kernel's `rt_sigaction` takes it on x86_64.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Only returns on failure: the step and errno.
+///
+/// # Safety
+/// Only in the child of `clone_child`, with a plan whose pointers are valid.
+unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
+    // The raw syscall returns -errno; libc's `syscall` turns that into -1 and errno,
+    // and errno lives in our parent thread's TLS, which we share and which nobody
+    // reads while it sleeps.
+    let errno = || unsafe { *libc::__errno_location() };
+    unsafe {
+        // 1. Every handler back to the default (they are our parent's code); SIGPIPE
+        // too, which Rust programs ignore, as std's Command does. Ignored signals stay
+        // ignored. Signals are still blocked, so nothing is delivered meanwhile.
+        let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+        for sig in 1..=64 {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+            if libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8) != 0 {
+                continue;
+            }
+            if old.handler != libc::SIG_DFL && (old.handler != libc::SIG_IGN || sig == libc::SIGPIPE) {
+                libc::syscall(libc::SYS_rt_sigaction, sig, &dfl, std::ptr::null_mut::<KernelSigaction>(), 8);
+            }
+        }
+        // 2. The v1 limit directories (the v2 cgroup is already ours: CLONE_INTO_CGROUP).
+        for i in 0..plan.join_len {
+            if libc::write(*plan.join.add(i), b"0".as_ptr().cast(), 1) != 1 {
+                return (Step::JoinCgroup, errno());
+            }
+        }
+        // 3. Standard descriptors (dup2 clears close-on-exec on the copy).
+        for (target, &fd) in plan.stdio.iter().enumerate() {
+            if fd >= 0 && libc::dup2(fd, target as c_int) < 0 {
+                return (Step::Stdio, errno());
+            }
+        }
+        // 4. Session or process group.
+        if plan.new_session_tty {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return (Step::Session, errno());
+            }
+        } else if plan.new_process_group && libc::setpgid(0, 0) < 0 {
+            return (Step::Session, errno());
+        }
+        // 5. Working directory.
+        if !plan.cwd.is_null() && libc::chdir(plan.cwd) < 0 {
+            return (Step::Chdir, errno());
+        }
+        // 6. An empty signal mask, as std gives its children, then the program.
+        let none: u64 = 0;
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &none, std::ptr::null_mut::<u64>(), 8);
+        libc::execve(plan.path, plan.argv, plan.envp);
+        (Step::Exec, errno())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<'a>(program: &'a Path, args: &'a [std::ffi::OsString], cwd: Option<&'a Path>) -> Request<'a> {
+        Request {
+            program,
+            arg0: program.as_os_str(),
+            args,
+            env: &[],
+            cwd,
+            cgroup: None,
+            join: &[],
+            new_process_group: true,
+            new_session_tty: false,
+            stdio: [ChildFd::Inherit; 3],
+        }
+    }
+
+    fn exit_code(child: &Child) -> i32 {
+        // SAFETY: waitid on our own child's pidfd with a zeroed siginfo it fills in.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            assert_eq!(libc::waitid(libc::P_PIDFD, child.pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED), 0);
+            info.si_status()
+        }
+    }
+
+    #[test]
+    fn runs_a_program_and_reports_each_failing_step() {
+        if !enabled() {
+            eprintln!("SKIP: {}", unavailable_reason().unwrap_or_default());
+            return;
+        }
+        let args = ["-c".into(), "exit 7".into()];
+        let child = spawn(&request(Path::new("/bin/sh"), &args, None)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(exit_code(&child), 7);
+
+        match spawn(&request(Path::new("/no/such/program"), &[], None)) {
+            Err(Failure::Child(Step::Exec, e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("expected an exec ENOENT, got {:?}", other.map(|c| c.pid)),
+        }
+        match spawn(&request(Path::new("/bin/true"), &[], Some(Path::new("/no/such/dir")))) {
+            Err(Failure::Child(Step::Chdir, e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("expected a chdir ENOENT, got {:?}", other.map(|c| c.pid)),
+        }
+    }
+}
