@@ -447,16 +447,22 @@ impl Group {
     pub async fn close(mut self) -> Result<()> {
         let container = self.container.take().expect("close runs once");
         let started = Instant::now();
-        let result = async {
+        let emptied = async {
             container.kill().map_err(|e| Error::io("killing the group", e))?;
-            container.wait_empty(None).await.map_err(|e| Error::io("waiting for the group to empty", e))?;
-            container.remove().map_err(|e| Error::io("removing the group's cgroup", e))
+            container.wait_empty(None).await.map_err(|e| Error::io("waiting for the group to empty", e))
         }
         .await;
-        if result.is_err() {
-            // Hand what is left to the teardown thread rather than leak it.
-            container.teardown_in_background();
-        }
+        let result = match emptied {
+            Ok(_) => container.release().map_err(|(container, e)| {
+                container.teardown_in_background();
+                Error::io("removing the group's cgroup", e)
+            }),
+            Err(e) => {
+                // Hand what is left to the teardown thread rather than leak it.
+                container.teardown_in_background();
+                Err(e)
+            }
+        };
         tracing::debug!(mechanism = %self.mechanism, elapsed_ms = started.elapsed().as_millis() as u64, "group closed");
         result
     }
@@ -473,8 +479,11 @@ impl Drop for Group {
 
 /// Blocks until the teardowns of dropped groups (waiting for their trees to die,
 /// removing their cgroup directories) have finished, or `limit` passes. Returns
-/// whether they all finished. Call it before a short-lived program exits if it
-/// dropped groups rather than closing them.
+/// whether they all finished. Then removes the empty cgroup directories corral keeps
+/// for the owner's next groups (a closed group's directory is reused rather than
+/// removed and made again; they are also removed at a normal exit, and by the warden
+/// if the owner dies). Call it before a short-lived program exits if it dropped
+/// groups rather than closing them, or to see no directory of corral's left.
 pub fn flush_teardowns(limit: Duration) -> bool {
     crate::sys::flush_teardowns(limit)
 }

@@ -34,7 +34,7 @@ async fn timeout_kills_the_whole_tree() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_kills_the_whole_tree_and_close_removes_the_cgroup() {
+async fn shutdown_kills_the_whole_tree_and_close_releases_the_cgroup() {
     for m in mechanisms() {
         let tree = Tree::new(false);
         let g = group(m);
@@ -48,6 +48,11 @@ async fn shutdown_kills_the_whole_tree_and_close_removes_the_cgroup() {
         let dir = g.cgroup_path().map(|p| p.to_owned());
         assert_eq!(dir.is_some(), m == Mechanism::CgroupV2);
         g.close().await.unwrap();
+        // Closed: the directory is empty, kept for this owner's next group or removed.
+        if let Some(d) = dir.as_deref().filter(|d| d.exists()) {
+            assert_eq!(std::fs::read_to_string(d.join("cgroup.procs")).unwrap(), "", "{m}: closed group not empty");
+        }
+        assert!(corral::flush_teardowns(LONG));
         assert_no_dir(dir.as_deref());
     }
 }

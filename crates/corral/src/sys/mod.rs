@@ -268,6 +268,19 @@ impl Container {
         }
     }
 
+    /// Done with an empty container: its cgroup directory is kept for reuse by the
+    /// owner's next group where possible, else removed. On failure it comes back.
+    pub fn release(self) -> Result<(), (Container, io::Error)> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.release().map_err(|(cg, e)| (Container::Cgroup(cg), e)),
+            Container::ProcessGroup(pg) => {
+                pg.forget();
+                Ok(())
+            }
+        }
+    }
+
     /// Kills everything now, on the caller's thread; waits for the tree to empty and
     /// removes the directory on corral's teardown thread, so that a drop never blocks
     /// an async runtime.

@@ -92,16 +92,70 @@ pub(crate) struct Cgroup {
     kill: Option<OwnedFd>,
     /// Our registrations with the warden, while armed.
     warden_ids: Vec<u64>,
+    /// Whether the warden guards the directory itself (`warden_ids` may also hold v1
+    /// limit directories).
+    warden_armed: bool,
     /// Limits and accounting (v2 files, or v1 directories joined alongside).
     limits: super::limits::Applied,
+    /// Whether any limit or accounting was ever applied (then the directory is not reused).
+    limited: bool,
+    /// Whether it was ever frozen (then the directory is not reused).
+    froze: std::sync::atomic::AtomicBool,
+    /// Whether we ever wrote `cgroup.kill`. Linux 6.18 (at least) then SIGKILLs every
+    /// child later born into the directory with `CLONE_INTO_CGROUP`: `clone3` takes the
+    /// kill sequence number to compare from the *parent's* cgroup, not the target's,
+    /// and `cgroup.kill` increments the target's for good. Such a directory's children
+    /// join by writing `cgroup.procs` instead, and the directory is not reused.
+    killed: std::sync::atomic::AtomicBool,
+    /// `usage_usec` of `cpu.stat` when this group got a reused directory: what earlier
+    /// groups used, subtracted from this group's CPU time.
+    cpu_base_usec: u64,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Empty group directories of closed groups, kept for the next group of this owner:
+/// `mkdir` + opening three files + registering with the warden, and `rmdir` at the
+/// end, cost about as much as a whole spawn of a small program (measured with
+/// `cargo run --release -p corral --example spawn_loop`). Only directories without
+/// limits, never frozen, and guarded by the warden go back; the warden removes them
+/// if the owner dies, and an exit handler at a normal exit.
+static POOL: std::sync::Mutex<Vec<Cgroup>> = std::sync::Mutex::new(Vec::new());
+const POOL_CAP: usize = 8;
+
+fn pool() -> std::sync::MutexGuard<'static, Vec<Cgroup>> {
+    POOL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the pooled directories (at exit, or when the caller asks).
+pub(crate) fn drain_pool() {
+    let idle = std::mem::take(&mut *pool());
+    for cg in idle {
+        if let Err(e) = cg.remove() {
+            tracing::warn!(cgroup = %cg.path.display(), error = %e, "cannot remove an idle cgroup");
+        }
+    }
+}
+
+extern "C" fn drain_pool_at_exit() {
+    // At exit another thread may hold the lock forever; then the warden removes them.
+    let idle = match POOL.try_lock() {
+        Ok(mut p) => std::mem::take(&mut *p),
+        Err(_) => return,
+    };
+    for cg in idle {
+        let _ = fs::remove_dir(&cg.path);
+    }
+}
 
 impl Cgroup {
     /// Creates `corral-<our pid>-<n>` under our own cgroup. Any failure is the reason
     /// for falling back, as text.
     pub fn create() -> Result<Cgroup, String> {
+        if let Some(mut cg) = pool().pop() {
+            cg.cpu_base_usec = cg.cpu_usec().unwrap_or(0);
+            return Ok(cg);
+        }
         let host = host()?;
         sweep_stale_once(&host.base);
         Self::create_in(&host.base).map_err(|e| format!("cannot create a cgroup under {}: {e}", host.base.display()))
@@ -110,6 +164,7 @@ impl Cgroup {
     /// Applies limits (and accounting); on failure the named limit and why.
     pub fn apply_limits(&mut self, spec: &LimitSpec) -> Result<(), (&'static str, String)> {
         let name = self.name().to_owned();
+        self.limited = true;
         self.limits = super::limits::apply(&self.path, &name, spec)?;
         Ok(())
     }
@@ -121,7 +176,7 @@ impl Cgroup {
     /// Every `cgroup.procs` the child joins: the v1 limit directories, then ours.
     pub fn placement(&self) -> crate::sys::unix::spawn::Placement<'_> {
         crate::sys::unix::spawn::Placement::Cgroup {
-            dir: self.dir.as_fd(),
+            dir: (!self.killed.load(Ordering::Relaxed)).then(|| self.dir.as_fd()),
             procs: self.procs.as_fd(),
             v1: self.limits.v1.iter().map(|d| d.procs.as_fd()).collect(),
         }
@@ -139,7 +194,11 @@ impl Cgroup {
 
     /// Cumulative CPU time of everything that ran in the group (v2 `cpu.stat`).
     pub fn cpu_time(&self) -> Option<std::time::Duration> {
-        super::limits::read_key(&self.path.join("cpu.stat"), "usage_usec").map(std::time::Duration::from_micros)
+        self.cpu_usec().map(|u| std::time::Duration::from_micros(u.saturating_sub(self.cpu_base_usec)))
+    }
+
+    fn cpu_usec(&self) -> Option<u64> {
+        super::limits::read_key(&self.path.join("cpu.stat"), "usage_usec")
     }
 
     /// Current and peak memory of the group, where it is accounted.
@@ -164,19 +223,38 @@ impl Cgroup {
         let dir = open_dir(&path)?;
         let procs = open_write(&path.join("cgroup.procs"))?;
         let kill = open_write(&path.join("cgroup.kill")).ok();
-        Ok(Cgroup { path, dir, procs, kill, warden_ids: Vec::new(), limits: Default::default() })
+        Ok(Cgroup::new(path, dir, procs, kill))
+    }
+
+    fn new(path: PathBuf, dir: OwnedFd, procs: OwnedFd, kill: Option<OwnedFd>) -> Cgroup {
+        Cgroup {
+            path,
+            dir,
+            procs,
+            kill,
+            warden_ids: Vec::new(),
+            warden_armed: false,
+            limits: Default::default(),
+            limited: false,
+            froze: Default::default(),
+            killed: Default::default(),
+            cpu_base_usec: 0,
+        }
     }
 
     /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
     pub fn arm_warden(&mut self) -> Result<(), String> {
         let kill = self.kill.as_ref().ok_or("no cgroup.kill on this kernel for the warden to write")?;
         let warden = super::warden::get()?;
-        let parent = parent_dir_fd(self.path.parent().ok_or("a cgroup directory has a parent")?)?;
         let name = self.path.file_name().and_then(|n| n.to_str()).ok_or("cgroup name is not UTF-8")?;
-        let id = warden
-            .register_cgroup(kill.as_fd(), parent.as_fd(), name)
-            .map_err(|e| format!("cannot register with the warden: {e}"))?;
-        self.warden_ids.push(id);
+        if !self.warden_armed {
+            let parent = parent_dir_fd(self.path.parent().ok_or("a cgroup directory has a parent")?)?;
+            let id = warden
+                .register_cgroup(kill.as_fd(), parent.as_fd(), name)
+                .map_err(|e| format!("cannot register with the warden: {e}"))?;
+            self.warden_ids.push(id);
+            self.warden_armed = true;
+        }
         for d in &self.limits.v1 {
             let parent = d.path.parent().ok_or("a v1 directory has a parent")?;
             let parent = rustix::fs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -205,7 +283,7 @@ impl Cgroup {
         })();
         match opened {
             Ok((dir, procs, kill)) => {
-                Ok(Cgroup { path, dir, procs, kill, warden_ids: Vec::new(), limits: Default::default() })
+                Ok(Cgroup::new(path, dir, procs, kill))
             }
             Err(e) => {
                 let _ = fs::remove_dir(&path);
@@ -259,7 +337,13 @@ impl Cgroup {
     /// SIGKILLs the whole subtree: one write to `cgroup.kill`, or (before 5.14) freeze
     /// the cgroup so nothing can fork, then SIGKILL every member until none is left.
     pub fn kill(&self) -> io::Result<()> {
+        // Nothing to kill: skip the write, which would also cost this directory its
+        // CLONE_INTO_CGROUP spawns (see `killed`).
+        if !self.populated()? {
+            return Ok(());
+        }
         if let Some(fd) = &self.kill {
+            self.killed.store(true, Ordering::Relaxed);
             rustix::io::write(fd, b"1")?;
             return Ok(());
         }
@@ -307,6 +391,7 @@ impl Cgroup {
         if !file.exists() {
             return Ok(false);
         }
+        self.froze.store(true, Ordering::Relaxed);
         fs::write(&file, if frozen { "1" } else { "0" })?;
         let want = if frozen { "frozen 1" } else { "frozen 0" };
         self.wait_event(None, |events| events.lines().any(|l| l.trim() == want)).await?;
@@ -386,14 +471,41 @@ impl Cgroup {
     pub fn wait_empty_and_remove_blocking(self) {
         match self.wait_empty_blocking(Duration::from_secs(30)) {
             Ok(true) => {
-                if let Err(e) = self.remove() {
-                    tracing::warn!(cgroup = %self.path.display(), error = %e, "cannot remove cgroup");
+                if let Err((cg, e)) = self.release() {
+                    tracing::warn!(cgroup = %cg.path.display(), error = %e, "cannot remove cgroup");
                 }
             }
             Ok(false) => {
                 tracing::warn!(cgroup = %self.path.display(), "cgroup still populated 30 s after kill; left in place")
             }
             Err(e) => tracing::warn!(cgroup = %self.path.display(), error = %e, "cannot wait for cgroup to empty"),
+        }
+    }
+
+    /// Done with a group that is empty (the caller has seen it so): keeps the
+    /// directory for the owner's next group where it can be reused as new, else
+    /// removes it. On failure the group comes back.
+    pub fn release(self) -> Result<(), (Cgroup, io::Error)> {
+        let reusable = self.warden_armed
+            && self.kill.is_some()
+            && !self.limited
+            && !self.froze.load(Ordering::Relaxed)
+            && !self.killed.load(Ordering::Relaxed);
+        if reusable {
+            let mut pool = pool();
+            if pool.len() < POOL_CAP {
+                static AT_EXIT: std::sync::Once = std::sync::Once::new();
+                // SAFETY: registers a plain extern "C" function with no arguments.
+                AT_EXIT.call_once(|| unsafe {
+                    libc::atexit(drain_pool_at_exit);
+                });
+                pool.push(self);
+                return Ok(());
+            }
+        }
+        match self.remove() {
+            Ok(()) => Ok(()),
+            Err(e) => Err((self, e)),
         }
     }
 

@@ -19,7 +19,8 @@ pub(crate) enum Placement<'a> {
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Cgroup {
         /// The directory: the fast path has the child born in it (`CLONE_INTO_CGROUP`).
-        dir: BorrowedFd<'a>,
+        /// `None` where that cannot be used: the child writes `procs` instead.
+        dir: Option<BorrowedFd<'a>>,
         /// Its `cgroup.procs`: the portable path's child writes `0` here between fork
         /// and exec. Opened close-on-exec by the parent before the fork.
         procs: BorrowedFd<'a>,
@@ -165,9 +166,19 @@ mod fast {
             Some(slave) => [ChildFd::Fd(slave.as_fd()); 3],
             None => [pick(&fds.stdin, &stdin), pick(&fds.stdout, &stdout), pick(&fds.stderr, &stderr)],
         };
-        let (cgroup, join) = match placement {
-            Placement::NewProcessGroup => (None, &[][..]),
-            Placement::Cgroup { dir, v1, .. } => (Some(*dir), &v1[..]),
+        let mut join = Vec::new();
+        let cgroup = match placement {
+            Placement::NewProcessGroup => None,
+            Placement::Cgroup { dir, procs, v1 } => {
+                join.extend_from_slice(v1);
+                match dir.filter(|dir| clone3::into_cgroup_works(*dir)) {
+                    Some(dir) => Some(dir),
+                    None => {
+                        join.push(*procs);
+                        None
+                    }
+                }
+            }
         };
         let request = clone3::Request {
             program,
@@ -176,7 +187,7 @@ mod fast {
             env,
             cwd: cmd.cwd.as_deref(),
             cgroup,
-            join,
+            join: &join,
             new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
             new_session_tty: pty,
             stdio,
