@@ -23,24 +23,32 @@ use crate::signal::Signal;
 #[derive(Debug)]
 pub struct RunningProcess {
     /// The portable spawn path's handle: kept so that tokio never reaps the child
-    /// behind our back, and waited on where there is no pidfd.
-    child: Option<Child>,
-    stdin: Option<ChildStdin>,
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
+    /// behind our back, and waited on where there is no pidfd. (Boxed, like the other
+    /// parts not every process has: an owner may manage thousands of these.)
+    child: Option<Box<Child>>,
+    pipes: Option<Box<Pipes>>,
     pid: u32,
     program: String,
     mechanism: Mechanism,
     started: Instant,
     outcome: Option<Outcome>,
     feeder: Option<tokio::task::JoinHandle<()>>,
-    lines: Option<LineStream>,
-    dropped: Arc<AtomicU64>,
-    pty: Option<Pty>,
+    lines: Option<Box<LineStream>>,
+    /// Lines dropped by the drop-newest policy (shared with the pumps), once streaming.
+    dropped: Option<Arc<AtomicU64>>,
+    pty: Option<Box<Pty>>,
     /// Linux: corral reaps its own child through a pidfd (with rusage).
     #[cfg(target_os = "linux")]
     pidfd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
     profile: Option<Profile>,
+}
+
+/// Our ends of the child's standard streams, where they are pipes.
+#[derive(Debug)]
+struct Pipes {
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
 }
 
 /// What one finished run used.
@@ -71,11 +79,12 @@ impl RunningProcess {
                 return Err(Error::io(format!("registering pid {pid} with the runtime"), e));
             }
         };
+        let has_pipes = spawned.stdin.is_some() || spawned.stdout.is_some() || spawned.stderr.is_some();
         Ok(RunningProcess {
-            child: spawned.child,
-            stdin: spawned.stdin,
-            stdout: spawned.stdout,
-            stderr: spawned.stderr,
+            child: spawned.child.map(Box::new),
+            pipes: has_pipes.then(|| {
+                Box::new(Pipes { stdin: spawned.stdin, stdout: spawned.stdout, stderr: spawned.stderr })
+            }),
             pid,
             program,
             mechanism,
@@ -83,7 +92,7 @@ impl RunningProcess {
             outcome: None,
             feeder: None,
             lines: None,
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped: None,
             pty: None,
             #[cfg(target_os = "linux")]
             pidfd,
@@ -92,14 +101,14 @@ impl RunningProcess {
     }
 
     pub(crate) fn set_pty(&mut self, pty: Pty) {
-        self.pty = Some(pty);
+        self.pty = Some(Box::new(pty));
     }
 
     /// Feeds [`Stdin::Bytes`] or [`Stdin::Reader`] from a background task; a
     /// [`Stdin::Piped`] writer stays for [`take_stdin`](Self::take_stdin).
     pub(crate) fn feed_stdin_in_background(&mut self, stdin: &Stdin) {
         if matches!(stdin, Stdin::Bytes(_) | Stdin::Reader(_)) {
-            if let Some(pipe) = self.stdin.take() {
+            if let Some(pipe) = self.take_stdin() {
                 let stdin = stdin.clone();
                 self.feeder = Some(tokio::spawn(feed_stdin(pipe, stdin)));
             }
@@ -112,17 +121,19 @@ impl RunningProcess {
         if !opts.active() {
             return;
         }
-        let producers = usize::from(self.stdout.is_some()) + usize::from(self.stderr.is_some());
+        let (stdout, stderr) = (self.take_stdout(), self.take_stderr());
+        let producers = usize::from(stdout.is_some()) + usize::from(stderr.is_some());
         let queue = opts.stream.then(|| {
-            let q = LineQueue::new(opts.buffer.unwrap_or(DEFAULT_LINE_BUFFER), producers, self.dropped.clone());
-            self.lines = Some(LineStream::new(q.clone(), self.dropped.clone()));
+            let dropped = self.dropped.get_or_insert_with(Default::default).clone();
+            let q = LineQueue::new(opts.buffer.unwrap_or(DEFAULT_LINE_BUFFER), producers, dropped.clone());
+            self.lines = Some(Box::new(LineStream::new(q.clone(), dropped)));
             q
         });
         let chan = || queue.clone().map(|queue| Channel { queue, overflow: opts.overflow });
-        if let Some(out) = self.stdout.take() {
+        if let Some(out) = stdout {
             tokio::spawn(Pump::new(StreamKind::Stdout, false, opts, chan()).run(out, None));
         }
-        if let Some(err) = self.stderr.take() {
+        if let Some(err) = stderr {
             tokio::spawn(Pump::new(StreamKind::Stderr, false, opts, chan()).run(err, None));
         }
     }
@@ -130,11 +141,11 @@ impl RunningProcess {
     /// The merged line stream of stdout and stderr, for a command started with
     /// [`stream_lines`](crate::Command::stream_lines) (taken once).
     pub fn lines(&mut self) -> Option<LineStream> {
-        self.lines.take()
+        self.lines.take().map(|l| *l)
     }
 
     pub(crate) fn put_lines(&mut self, lines: LineStream) {
-        self.lines = Some(lines);
+        self.lines = Some(Box::new(lines));
     }
 
     pub(crate) fn not_ready(&self, reason: String) -> Error {
@@ -143,12 +154,12 @@ impl RunningProcess {
 
     /// How many lines the drop-newest overflow policy has dropped so far.
     pub fn dropped_lines(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.as_ref().map_or(0, |d| d.load(Ordering::Relaxed))
     }
 
     /// The caller's end of the PTY, for a command with [`pty`](crate::Command::pty) (taken once).
     pub fn take_pty(&mut self) -> Option<Pty> {
-        self.pty.take()
+        self.pty.take().map(|p| *p)
     }
 
     /// The process id.
@@ -270,17 +281,17 @@ impl RunningProcess {
     /// The write end of its standard input, when it is piped ([`Stdin::Bytes`] is fed by
     /// corral itself and not handed out). Drop it to send end of file.
     pub fn take_stdin(&mut self) -> Option<ChildStdin> {
-        self.stdin.take()
+        self.pipes.as_mut()?.stdin.take()
     }
 
     /// Its standard output, when captured ([`Stdio::Capture`](crate::Stdio::Capture)).
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
-        self.stdout.take()
+        self.pipes.as_mut()?.stdout.take()
     }
 
     /// Its standard error, when captured.
     pub fn take_stderr(&mut self) -> Option<ChildStderr> {
-        self.stderr.take()
+        self.pipes.as_mut()?.stderr.take()
     }
 }
 
