@@ -136,7 +136,8 @@ impl HostReport {
                 {
                     (report.spawn_path, report.spawn_path_reason) = crate::sys::spawn_path();
                     if report.spawn_path == SpawnPath::Clone3 {
-                        if let Err(reason) = crate::sys::linux::probe::fast_spawn_works(created.container.cgroup_dir()) {
+                        if let Err(reason) = crate::sys::linux::probe::fast_spawn_works(created.container.cgroup_dir())
+                        {
                             (report.spawn_path, report.spawn_path_reason) = (SpawnPath::Portable, Some(reason));
                         }
                     }

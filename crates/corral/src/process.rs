@@ -82,9 +82,8 @@ impl RunningProcess {
         let has_pipes = spawned.stdin.is_some() || spawned.stdout.is_some() || spawned.stderr.is_some();
         Ok(RunningProcess {
             child: spawned.child.map(Box::new),
-            pipes: has_pipes.then(|| {
-                Box::new(Pipes { stdin: spawned.stdin, stdout: spawned.stdout, stderr: spawned.stderr })
-            }),
+            pipes: has_pipes
+                .then(|| Box::new(Pipes { stdin: spawned.stdin, stdout: spawned.stdout, stderr: spawned.stderr })),
             pid,
             program,
             mechanism,

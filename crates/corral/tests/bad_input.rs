@@ -30,7 +30,7 @@ async fn bad_input_is_a_typed_error_that_leaks_nothing() {
     let mechanisms = common::mechanisms();
     // Warm up: the runtime's signal pipe, the teardown thread, the cgroup discovery.
     Command::new("true").output().await.unwrap();
-    let fds_before = fd_count();
+    let fds_before = fd_count() + 1; // + the busy executable's writer, open below
     let dirs_before = common::our_cgroup_dirs();
 
     let tmp = tempfile::tempdir().unwrap();
@@ -38,6 +38,11 @@ async fn bad_input_is_a_typed_error_that_leaks_nothing() {
     std::fs::write(&not_exec, "#!/bin/sh\necho no\n").unwrap();
     std::fs::set_permissions(&not_exec, std::fs::Permissions::from_mode(0o644)).unwrap();
     let missing_dir = tmp.path().join("no-such-dir");
+    // An executable still open for writing: execve refuses it (ETXTBSY) after every
+    // check before the spawn has passed, so this failure comes from the spawn itself.
+    let busy = tmp.path().join("busy");
+    std::fs::copy("/bin/true", &busy).unwrap();
+    let _writer = std::fs::OpenOptions::new().append(true).open(&busy).unwrap();
 
     for m in mechanisms {
         let cases: Vec<(Command, ErrorKind, &str)> = vec![
@@ -51,6 +56,7 @@ async fn bad_input_is_a_typed_error_that_leaks_nothing() {
             (Command::new("echo").env("K", "v\0"), ErrorKind::InvalidInput, "environment variable K"),
             (Command::new("echo").env("K=V", "v"), ErrorKind::InvalidInput, "environment variable name"),
             (Command::new("pwd").current_dir(&missing_dir), ErrorKind::NotFound, "working directory not found"),
+            (Command::new(&busy), ErrorKind::Spawn, "Text file busy"),
             (
                 Command::new("true").cancel_policy(ShutdownPolicy::graceful(Signal::Term, Duration::ZERO)),
                 ErrorKind::InvalidInput,

@@ -282,9 +282,7 @@ impl Cgroup {
             Ok((dir, procs, kill))
         })();
         match opened {
-            Ok((dir, procs, kill)) => {
-                Ok(Cgroup::new(path, dir, procs, kill))
-            }
+            Ok((dir, procs, kill)) => Ok(Cgroup::new(path, dir, procs, kill)),
             Err(e) => {
                 let _ = fs::remove_dir(&path);
                 Err(e)
@@ -621,14 +619,9 @@ mod tests {
         cg.kill = None;
         let cmd = crate::Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & echo started; wait"]);
         let prepared = cmd.prepare().unwrap();
-        let mut child = crate::sys::unix::spawn::spawn(
-            &cmd,
-            &prepared.program,
-            &prepared.env,
-            cg.placement(),
-            Default::default(),
-        )
-        .unwrap();
+        let mut child =
+            crate::sys::unix::spawn::spawn(&cmd, &prepared.program, &prepared.env, cg.placement(), Default::default())
+                .unwrap();
         let mut line = String::new();
         let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
         tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await.unwrap();

@@ -160,7 +160,9 @@ pub(crate) fn into_cgroup_works(dir: BorrowedFd<'_>) -> bool {
     *WORKS.get_or_init(|| {
         let works = super::probe::fast_spawn_works(Some(dir)).is_ok();
         if !works {
-            tracing::warn!("children born with CLONE_INTO_CGROUP are killed here; they join their cgroup by writing cgroup.procs");
+            tracing::warn!(
+                "children born with CLONE_INTO_CGROUP are killed here; they join their cgroup by writing cgroup.procs"
+            );
         }
         works
     })
@@ -337,7 +339,9 @@ fn clone_child(plan: &Plan, stack: &ChildStack, cgroup: Option<BorrowedFd<'_>>) 
     // because this thread sleeps until the child has exec'd or exited (CLONE_VFORK).
     let ret = unsafe { clone3(&mut args, child_main, plan as *const Plan as *mut c_void) };
     // SAFETY: as above; restores the mask we had.
-    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &old as *const u64, std::ptr::null_mut::<u64>(), 8) };
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &old as *const u64, std::ptr::null_mut::<u64>(), 8)
+    };
     if ret < 0 {
         let e = io::Error::from_raw_os_error((-ret) as i32);
         return Err(match (-ret) as i32 {

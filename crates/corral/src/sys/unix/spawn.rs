@@ -81,11 +81,11 @@ pub(crate) fn spawn(
     if crate::sys::linux::clone3::enabled() && cmd.uid.is_none() && cmd.gid.is_none() {
         return match fast::spawn(cmd, program, env, &placement, fds) {
             Ok(s) => Ok(s),
-            Err(fast::Outcome::Refused(fds)) => portable(cmd, program, env, placement, fds).map_err(Into::into),
+            Err(fast::Outcome::Refused(fds)) => portable(cmd, program, env, placement, fds),
             Err(fast::Outcome::Failed(f)) => Err(f),
         };
     }
-    portable(cmd, program, env, placement, fds).map_err(Into::into)
+    portable(cmd, program, env, placement, fds)
 }
 
 /// Which spawn path this process uses, and why not the fast one when it does not.
@@ -119,7 +119,11 @@ mod fast {
 
     fn pipe(child_reads: bool) -> io::Result<Stream> {
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        Ok(if child_reads { Stream { child: Some(r), ours: Some(w) } } else { Stream { child: Some(w), ours: Some(r) } })
+        Ok(if child_reads {
+            Stream { child: Some(r), ours: Some(w) }
+        } else {
+            Stream { child: Some(w), ours: Some(r) }
+        })
     }
 
     fn null() -> io::Result<Stream> {
@@ -243,7 +247,7 @@ fn portable(
     env: &[(OsString, OsString)],
     placement: Placement<'_>,
     fds: StdioFds,
-) -> io::Result<Spawned> {
+) -> Result<Spawned, SpawnFailure> {
     let mut c = tokio::process::Command::new(program);
     c.arg0(&cmd.program).args(&cmd.args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(false);
     if let Some(dir) = &cmd.cwd {
@@ -315,7 +319,14 @@ fn portable(
             }
         }
     }
-    let mut child = c.spawn()?;
+    let mut child = c.spawn().map_err(|e| {
+        // std reports a failed chdir with the bare errno, like a failed exec; tell
+        // them apart by looking at the directory again.
+        match &cmd.cwd {
+            Some(dir) if !dir.is_dir() => SpawnFailure::WorkingDir(e),
+            _ => SpawnFailure::Other(e),
+        }
+    })?;
     let pid = child.id().unwrap_or(0);
     // Our child cannot be reaped by anyone but us yet, so the pid is still its own.
     #[cfg(target_os = "linux")]
@@ -338,5 +349,37 @@ fn stdio(s: Stdio) -> std::process::Stdio {
         Stdio::Capture => std::process::Stdio::piped(),
         Stdio::Inherit => std::process::Stdio::inherit(),
         Stdio::Null => std::process::Stdio::null(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failures that only the spawn itself can see (the checks before it passed, then
+    /// the world changed): a working directory that is gone, a program that is gone.
+    /// Whichever path is in force reports them by step, and leaves no child behind.
+    #[tokio::test]
+    async fn reports_a_vanished_working_directory_and_program_by_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gone = tmp.path().join("gone");
+        std::fs::create_dir(&gone).unwrap();
+        let cmd = Command::new("true").current_dir(&gone).stdout(Stdio::Capture);
+        let prepared = cmd.prepare().unwrap();
+        std::fs::remove_dir(&gone).unwrap();
+        match spawn(&cmd, &prepared.program, &prepared.env, Placement::NewProcessGroup, StdioFds::default()) {
+            Err(SpawnFailure::WorkingDir(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("expected a working-directory failure, got {:?}", other.map(|s| s.pid)),
+        }
+
+        let program = tmp.path().join("program");
+        std::fs::copy("/bin/true", &program).unwrap();
+        let cmd = Command::new(&program).stdin(Stdin::Piped).stdout(Stdio::Capture);
+        let prepared = cmd.prepare().unwrap();
+        std::fs::remove_file(&program).unwrap();
+        match spawn(&cmd, &prepared.program, &prepared.env, Placement::NewProcessGroup, StdioFds::default()) {
+            Err(SpawnFailure::Other(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("expected exec's ENOENT, got {:?}", other.map(|s| s.pid)),
+        }
     }
 }
