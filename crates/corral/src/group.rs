@@ -356,6 +356,12 @@ impl Group {
         Ok(process)
     }
 
+    /// SIGKILLs whatever is left in the group and waits until it is gone (one read
+    /// of the cgroup's state when it is already empty).
+    pub(crate) async fn kill_rest_and_wait(&self) -> Result<()> {
+        self.container().kill_rest_and_wait().await.map_err(|e| Error::io("killing the group", e))
+    }
+
     /// Sends `sig` to every process in the group.
     pub fn signal(&self, sig: Signal) -> Result<()> {
         self.container().signal(sig).map_err(|e| Error::io(format!("sending {sig} to the group"), e))
@@ -441,17 +447,15 @@ impl Group {
         Ok(())
     }
 
-    /// Kills whatever is left, waits until it is gone and removes the container
-    /// (the cgroup directory) before returning. Dropping a group does the same, with
-    /// the waiting and removal on corral's teardown thread.
+    /// Kills whatever is left, waits until it is gone and releases the container
+    /// before returning: an empty cgroup directory without limits is kept for this
+    /// owner's next group (making and removing one costs about a small program's
+    /// spawn), any other is removed; see [`flush_teardowns`]. Dropping a group does
+    /// the same, with the waiting and releasing on corral's teardown thread.
     pub async fn close(mut self) -> Result<()> {
         let container = self.container.take().expect("close runs once");
         let started = Instant::now();
-        let emptied = async {
-            container.kill().map_err(|e| Error::io("killing the group", e))?;
-            container.wait_empty(None).await.map_err(|e| Error::io("waiting for the group to empty", e))
-        }
-        .await;
+        let emptied = container.kill_rest_and_wait().await.map_err(|e| Error::io("killing the group", e));
         let result = match emptied {
             Ok(_) => container.release().map_err(|(container, e)| {
                 container.teardown_in_background();

@@ -275,11 +275,7 @@ async fn execute(pipe: &Pipe) -> Result<PipeOutput> {
             _ = cancelled_opt(pipe.cancel_token.as_ref()) => None,
         };
         let (outcomes, chain) = match ended {
-            Some(r) => {
-                let outcomes = r?;
-                group.kill()?;
-                (outcomes, None)
-            }
+            Some(r) => (r?, None),
             None => {
                 let chain = if pipe.cancel_token.as_ref().is_some_and(|t| t.is_cancelled()) {
                     Outcome::Cancelled
@@ -293,7 +289,7 @@ async fn execute(pipe: &Pipe) -> Result<PipeOutput> {
                 (outcomes, Some(chain))
             }
         };
-        group.wait_empty(None).await?;
+        group.kill_rest_and_wait().await?;
         Ok::<_, Error>((outcomes, chain))
     };
     let feed = async {

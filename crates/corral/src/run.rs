@@ -259,7 +259,6 @@ async fn execute(cmd: &Command) -> Result<Output> {
         let outcome = match ended {
             Ended::Exited(r) => {
                 let outcome = r?;
-                group.kill()?;
                 match outcome {
                     Outcome::Signalled { signal: libc::SIGKILL, .. } if group.oom_kills().unwrap_or(0) > 0 => {
                         tracing::warn!(program = %cmd.display_name(), pid, "killed by the OOM killer");
@@ -285,7 +284,9 @@ async fn execute(cmd: &Command) -> Result<Output> {
                 Outcome::Cancelled
             }
         };
-        group.wait_empty(None).await?;
+        // Whatever the main process left behind goes now (the cancel policy has already
+        // run on a timeout or cancellation).
+        group.kill_rest_and_wait().await?;
         Ok::<_, Error>(outcome)
     };
     let read_stdout = async {

@@ -1,7 +1,8 @@
 //! Runs every scenario for every implementation, interleaved (A B C A B C ...) so
 //! that machine drift hits all alike, and prints a Markdown table.
 //!
-//! `cargo run --release -p corral-bench --bin compare -- [--quick]`
+//! `cargo run --release -p corral-bench --bin compare -- [--quick] [--only N]`
+//! (`--only 1` runs scenario 1 alone; `--only 2` the 2 GiB owner alone).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,9 +51,13 @@ async fn measure(s: &Scenario<'_>) -> Vec<Vec<f64>> {
     for (_, run) in &s.impls {
         run().await;
     }
-    for _ in 0..s.reps {
-        for (i, (_, run)) in s.impls.iter().enumerate() {
-            samples[i].push(run().await);
+    // Each round starts with the next implementation: whoever runs first after
+    // another crate's work meets colder caches, and that must not always be the same one.
+    let n = s.impls.len();
+    for rep in 0..s.reps {
+        for k in 0..n {
+            let i = (rep + k) % n;
+            samples[i].push((s.impls[i].1)().await);
         }
     }
     samples
@@ -119,6 +124,8 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|n| format!("{n}. "));
+    let wanted = |title: &str| only.as_ref().is_none_or(|p| title.starts_with(p.as_str()));
     let ctx = if quick { Ctx::quick() } else { Ctx::full() };
     let (spawn_reps, heavy_reps) = if quick { (40, 3) } else { (300, 5) };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -192,7 +199,7 @@ fn main() {
             title: "8. owner memory per managed sleeping child (each measured in a fresh process)",
             unit: "bytes of owner RSS per child",
             lower_is_better: true,
-            reps: 3,
+            reps: 5,
             impls: vec![
                 imp!("corral (cgroup)", async { memory_in_child("corral-cgroup", c.managed) }),
                 imp!("corral (process group)", async { memory_in_child("corral-pgroup", c.managed) }),
@@ -211,9 +218,12 @@ fn main() {
         c.concurrent,
         c.managed
     );
-    for s in &scenarios {
+    for s in scenarios.iter().filter(|s| wanted(s.title)) {
         let samples = rt.block_on(measure(s));
         print(s, &samples);
+    }
+    if !wanted("2. ") {
+        return;
     }
     // Scenario 2 last: the owner now holds 2 GiB of touched heap.
     let mut heap = vec![0u8; 2 << 30];

@@ -203,6 +203,25 @@ impl Container {
         }
     }
 
+    /// SIGKILLs whatever is left and waits until it is gone. A cgroup that is
+    /// already empty costs one read.
+    pub async fn kill_rest_and_wait(&self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                if cg.populated()? {
+                    cg.kill()?;
+                    cg.wait_empty(None).await?;
+                }
+            }
+            Container::ProcessGroup(pg) => {
+                pg.signal(Signal::Kill)?;
+                pg.wait_empty(None).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until no live process is left (zombies awaiting their reaper count as
     /// gone), or `limit` passes. Returns whether the container is empty.
     pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {

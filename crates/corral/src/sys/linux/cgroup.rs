@@ -90,6 +90,10 @@ pub(crate) struct Cgroup {
     procs: OwnedFd,
     /// `cgroup.kill`, where the kernel has it (5.14+).
     kill: Option<OwnedFd>,
+    /// `cgroup.events` and `cpu.stat`, kept open: read with `pread` at offset 0 (a
+    /// seq_file regenerates its text), they cost no path walk on the hot path.
+    events: OwnedFd,
+    cpu_stat: Option<OwnedFd>,
     /// Our registrations with the warden, while armed.
     warden_ids: Vec<u64>,
     /// Whether the warden guards the directory itself (`warden_ids` may also hold v1
@@ -198,7 +202,9 @@ impl Cgroup {
     }
 
     fn cpu_usec(&self) -> Option<u64> {
-        super::limits::read_key(&self.path.join("cpu.stat"), "usage_usec")
+        let mut buf = [0u8; 1024];
+        let text = pread_text(self.cpu_stat.as_ref()?, &mut buf).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
     }
 
     /// Current and peak memory of the group, where it is accounted.
@@ -223,15 +229,19 @@ impl Cgroup {
         let dir = open_dir(&path)?;
         let procs = open_write(&path.join("cgroup.procs"))?;
         let kill = open_write(&path.join("cgroup.kill")).ok();
-        Ok(Cgroup::new(path, dir, procs, kill))
+        Cgroup::new(path, dir, procs, kill)
     }
 
-    fn new(path: PathBuf, dir: OwnedFd, procs: OwnedFd, kill: Option<OwnedFd>) -> Cgroup {
-        Cgroup {
+    fn new(path: PathBuf, dir: OwnedFd, procs: OwnedFd, kill: Option<OwnedFd>) -> io::Result<Cgroup> {
+        let events = open_read(&path.join("cgroup.events"))?;
+        let cpu_stat = open_read(&path.join("cpu.stat")).ok();
+        Ok(Cgroup {
             path,
             dir,
             procs,
             kill,
+            events,
+            cpu_stat,
             warden_ids: Vec::new(),
             warden_armed: false,
             limits: Default::default(),
@@ -239,7 +249,7 @@ impl Cgroup {
             froze: Default::default(),
             killed: Default::default(),
             cpu_base_usec: 0,
-        }
+        })
     }
 
     /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
@@ -282,7 +292,9 @@ impl Cgroup {
             Ok((dir, procs, kill))
         })();
         match opened {
-            Ok((dir, procs, kill)) => Ok(Cgroup::new(path, dir, procs, kill)),
+            Ok((dir, procs, kill)) => Cgroup::new(path.clone(), dir, procs, kill).inspect_err(|_| {
+                let _ = fs::remove_dir(&path);
+            }),
             Err(e) => {
                 let _ = fs::remove_dir(&path);
                 Err(e)
@@ -306,8 +318,8 @@ impl Cgroup {
 
     /// `populated` from `cgroup.events`: whether any live process is in the subtree.
     pub fn populated(&self) -> io::Result<bool> {
-        let text = fs::read_to_string(self.path.join("cgroup.events"))?;
-        Ok(text.lines().any(|l| l.trim() == "populated 1"))
+        let mut buf = [0u8; 256];
+        Ok(pread_text(&self.events, &mut buf)?.lines().any(|l| l.trim() == "populated 1"))
     }
 
     /// Signals every member, sweeping `cgroup.procs` again until a pass finds no
@@ -589,6 +601,16 @@ fn stale_owner(name: &str) -> Option<u32> {
 
 fn open_write(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+fn open_read(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// The whole text of a small cgroup file through an fd kept open (`pread` at 0).
+fn pread_text<'b>(fd: &OwnedFd, buf: &'b mut [u8]) -> io::Result<&'b str> {
+    let n = rustix::io::pread(fd, &mut *buf, 0)?;
+    std::str::from_utf8(&buf[..n]).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
