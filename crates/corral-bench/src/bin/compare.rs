@@ -131,7 +131,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let c = &ctx;
     println!("# corral side-by-side ({})", if quick { "--quick" } else { "full" });
-    let scenarios = vec![
+    let scenarios = [
         spawn_scenario("1. spawn + wait of /bin/true, sequential", spawn_reps),
         Scenario {
             title: "3. concurrent runs of true",
