@@ -122,10 +122,19 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 /// `mkdir` + opening three files + registering with the warden, and `rmdir` at the
 /// end, cost about as much as a whole spawn of a small program (measured with
 /// `cargo run --release -p corral --example spawn_loop`). Only directories without
-/// limits, never frozen, and guarded by the warden go back; the warden removes them
+/// limits, never frozen or killed, and guarded by the warden go back; the warden removes them
 /// if the owner dies, and an exit handler at a normal exit.
 static POOL: std::sync::Mutex<Vec<Cgroup>> = std::sync::Mutex::new(Vec::new());
-const POOL_CAP: usize = 8;
+/// How many idle directories to keep: enough for the owner's peak of concurrent
+/// groups (up to 64), but never more than 1/64 of its descriptor limit's worth (each
+/// keeps five files open), and at least 8.
+fn pool_cap() -> usize {
+    static CAP: OnceLock<usize> = OnceLock::new();
+    *CAP.get_or_init(|| {
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+        (nofile / (64 * 5)).clamp(8, 64) as usize
+    })
+}
 
 fn pool() -> std::sync::MutexGuard<'static, Vec<Cgroup>> {
     POOL.lock().unwrap_or_else(|p| p.into_inner())
@@ -503,7 +512,7 @@ impl Cgroup {
             && !self.killed.load(Ordering::Relaxed);
         if reusable {
             let mut pool = pool();
-            if pool.len() < POOL_CAP {
+            if pool.len() < pool_cap() {
                 static AT_EXIT: std::sync::Once = std::sync::Once::new();
                 // SAFETY: registers a plain extern "C" function with no arguments.
                 AT_EXIT.call_once(|| unsafe {
