@@ -2,7 +2,7 @@
 //! [`Group::start`](crate::Group::start) do the spawning.
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -537,25 +537,50 @@ impl Command {
         Ok(Prepared { env, program })
     }
 
-    /// The environment the child will see, resolved against ours now.
-    pub(crate) fn resolved_env(&self) -> Vec<(OsString, OsString)> {
-        let mut vars: BTreeMap<OsString, OsString> = match &self.inherit {
-            Inherit::All => std::env::vars_os().collect(),
-            Inherit::Nothing => BTreeMap::new(),
-            Inherit::Only(names) => names.iter().filter_map(|n| std::env::var_os(n).map(|v| (n.clone(), v))).collect(),
+    /// The environment the child will see, resolved against ours now: one
+    /// `KEY=VALUE` C string per variable, ready for `execve` (no sorted copy, no
+    /// second conversion at spawn time).
+    pub(crate) fn resolved_env(&self) -> Env {
+        let mut entries = Vec::new();
+        let mut push = |k: &OsStr, v: &OsStr| {
+            let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
+            kv.extend_from_slice(k.as_bytes());
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            // Our own environment holds C strings, and `validate` refused NUL bytes
+            // in the caller's variables, so this cannot fail.
+            if let Ok(c) = CString::new(kv) {
+                entries.push(c);
+            }
         };
-        for (k, v) in &self.env {
-            match v {
-                Some(v) => vars.insert(k.clone(), v.clone()),
-                None => vars.remove(k),
-            };
+        match &self.inherit {
+            Inherit::All => {
+                for (k, v) in std::env::vars_os() {
+                    if !self.env.contains_key(&k) {
+                        push(&k, &v);
+                    }
+                }
+            }
+            Inherit::Nothing => {}
+            Inherit::Only(names) => {
+                for n in names.iter().filter(|n| !self.env.contains_key(*n)) {
+                    if let Some(v) = std::env::var_os(n) {
+                        push(n, &v);
+                    }
+                }
+            }
         }
-        vars.into_iter().collect()
+        for (k, v) in &self.env {
+            if let Some(v) = v {
+                push(k, v);
+            }
+        }
+        Env(entries)
     }
 
     /// Finds the executable the way `execvp` would, so that a missing or
     /// non-executable program is a clear error before anything is spawned.
-    pub(crate) fn resolve_program(&self, env: &[(OsString, OsString)]) -> Result<PathBuf> {
+    pub(crate) fn resolve_program(&self, env: &Env) -> Result<PathBuf> {
         let program = Path::new(&self.program);
         if self.program.as_bytes().contains(&b'/') {
             let target = match &self.cwd {
@@ -569,9 +594,8 @@ impl Command {
             };
         }
         let path = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone())
+            .get("PATH")
+            .map(OsStr::to_owned)
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
         let mut denied = None;
@@ -599,9 +623,33 @@ impl Command {
     }
 }
 
+/// A child's environment: `KEY=VALUE` entries.
+#[derive(Debug, Default)]
+pub(crate) struct Env(Vec<CString>);
+
+impl Env {
+    pub fn entries(&self) -> &[CString] {
+        &self.0
+    }
+
+    /// The entries split into name and value.
+    pub fn pairs(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.0.iter().filter_map(|e| {
+            let b = e.as_bytes();
+            let eq = b.iter().position(|&c| c == b'=')?;
+            Some((OsStr::from_bytes(&b[..eq]), OsStr::from_bytes(&b[eq + 1..])))
+        })
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&OsStr> {
+        self.pairs().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+}
+
 /// A validated command's resolved environment and executable.
 pub(crate) struct Prepared {
-    pub env: Vec<(OsString, OsString)>,
+    pub env: Env,
     pub program: PathBuf,
 }
 

@@ -192,7 +192,7 @@ impl GroupBuilder {
 
     /// Creates the container.
     pub fn build(self) -> Result<Group> {
-        Group::create(self.mechanism, self.warden, &self.limits)
+        Group::create(self.mechanism, self.warden, &self.limits, true)
     }
 }
 
@@ -236,7 +236,7 @@ impl Group {
     /// where one can be created, else a process group (see
     /// [`fallback_reason`](Self::fallback_reason)).
     pub fn new() -> Result<Group> {
-        Self::create(None, true, &LimitSpec::default())
+        Self::create(None, true, &LimitSpec::default(), true)
     }
 
     /// A builder, to force a mechanism.
@@ -244,13 +244,14 @@ impl Group {
         GroupBuilder::default()
     }
 
-    pub(crate) fn with_mechanism(mechanism: Option<Mechanism>, limits: &LimitSpec) -> Result<Group> {
-        Self::create(mechanism, true, limits)
+    /// A verb's own group; `stats`: whether the verb reads the group's stats.
+    pub(crate) fn with_mechanism(mechanism: Option<Mechanism>, limits: &LimitSpec, stats: bool) -> Result<Group> {
+        Self::create(mechanism, true, limits, stats)
     }
 
-    fn create(mechanism: Option<Mechanism>, warden: bool, limits: &LimitSpec) -> Result<Group> {
+    fn create(mechanism: Option<Mechanism>, warden: bool, limits: &LimitSpec, stats: bool) -> Result<Group> {
         limits.validate()?;
-        let created = Container::create(mechanism, warden, limits).map_err(|e| match e {
+        let created = Container::create(mechanism, warden, limits, stats).map_err(|e| match e {
             CreateError::Unsupported(m, reason) => {
                 Error::Unsupported { operation: "creating a group", mechanism: m.to_string(), reason }
             }
@@ -457,7 +458,8 @@ impl Group {
         let started = Instant::now();
         let emptied = container.kill_rest_and_wait().await.map_err(|e| Error::io("killing the group", e));
         let result = match emptied {
-            Ok(_) => container.release().map_err(|(container, e)| {
+            Ok(_) => container.release().map_err(|failed| {
+                let (container, e) = *failed;
                 container.teardown_in_background();
                 Error::io("removing the group's cgroup", e)
             }),

@@ -105,7 +105,7 @@ impl HostReport {
         let warden = crate::sys::linux::warden::get().map(|_| ());
         #[cfg(not(target_os = "linux"))]
         let warden: Result<(), String> = Err("no warden on this platform yet".into());
-        match Container::create(None, false, &Default::default()) {
+        match Container::create(None, false, &Default::default(), false) {
             Ok(created) => {
                 report.mechanism = created.container.mechanism();
                 report.parent_death_scope = match (&warden, report.mechanism) {

@@ -218,7 +218,7 @@ async fn execute(pipe: &Pipe) -> Result<PipeOutput> {
     }
     pipe.cancel.validate()?;
     let prepared = pipe.stages.iter().map(|c| c.prepare()).collect::<Result<Vec<_>>>()?;
-    let group = Group::with_mechanism(pipe.mechanism, &Default::default())?;
+    let group = Group::with_mechanism(pipe.mechanism, &Default::default(), false)?;
     let started = Instant::now();
 
     let mut processes: Vec<RunningProcess> = Vec::with_capacity(n);

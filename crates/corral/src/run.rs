@@ -229,7 +229,7 @@ enum Ended {
 
 async fn execute(cmd: &Command) -> Result<Output> {
     let prepared = cmd.prepare()?;
-    let group = Group::with_mechanism(cmd.mechanism, &cmd.limits)?;
+    let group = Group::with_mechanism(cmd.mechanism, &cmd.limits, cmd.collect_stats)?;
     let mut process = match group.spawn(cmd, &prepared, StdioFds::default()) {
         Ok(p) => p,
         Err(e) => {

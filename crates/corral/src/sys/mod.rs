@@ -1,7 +1,6 @@
 //! The only place with unsafe code and OS calls. Everything above talks to one
 //! [`Container`] shape, whatever the platform provides underneath.
 
-use std::ffi::OsString;
 use std::io;
 use std::path::Path;
 use std::time::Duration;
@@ -44,14 +43,22 @@ pub(crate) struct Created {
 impl Container {
     /// Creates a container of the forced `mechanism`, or the strongest this host
     /// offers. A forced mechanism the host lacks is an error, never a downgrade.
-    pub fn create(mechanism: Option<Mechanism>, warden: bool, limits: &LimitSpec) -> Result<Created, CreateError> {
+    /// `stats`: whether the caller may ask for [`stats`](Self::stats) (a verb that
+    /// does not collect them saves a `cpu.stat` read).
+    pub fn create(
+        mechanism: Option<Mechanism>,
+        warden: bool,
+        limits: &LimitSpec,
+        stats: bool,
+    ) -> Result<Created, CreateError> {
         let pgroups = || Container::ProcessGroup(unix::pgroup::ProcessGroups::new(warden));
         let (mut container, fallback_reason) = match mechanism {
             Some(Mechanism::ProcessGroup) => (pgroups(), None),
-            Some(Mechanism::CgroupV2) => {
-                (Self::create_cgroup().map_err(|reason| CreateError::Unsupported(Mechanism::CgroupV2, reason))?, None)
-            }
-            None => match Self::create_cgroup() {
+            Some(Mechanism::CgroupV2) => (
+                Self::create_cgroup(stats).map_err(|reason| CreateError::Unsupported(Mechanism::CgroupV2, reason))?,
+                None,
+            ),
+            None => match Self::create_cgroup(stats) {
                 Ok(c) => (c, None),
                 Err(reason) => (pgroups(), Some(reason)),
             },
@@ -67,12 +74,12 @@ impl Container {
     }
 
     #[cfg(target_os = "linux")]
-    fn create_cgroup() -> Result<Container, String> {
-        linux::cgroup::Cgroup::create().map(Container::Cgroup)
+    fn create_cgroup(stats: bool) -> Result<Container, String> {
+        linux::cgroup::Cgroup::create(stats).map(Container::Cgroup)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn create_cgroup() -> Result<Container, String> {
+    fn create_cgroup(_stats: bool) -> Result<Container, String> {
         Err("cgroups exist only on Linux".into())
     }
 
@@ -171,7 +178,7 @@ impl Container {
         &self,
         cmd: &Command,
         program: &Path,
-        env: &[(OsString, OsString)],
+        env: &crate::command::Env,
         fds: StdioFds,
     ) -> Result<Spawned, SpawnFailure> {
         match self {
@@ -289,10 +296,13 @@ impl Container {
 
     /// Done with an empty container: its cgroup directory is kept for reuse by the
     /// owner's next group where possible, else removed. On failure it comes back.
-    pub fn release(self) -> Result<(), (Container, io::Error)> {
+    pub fn release(self) -> Result<(), Box<(Container, io::Error)>> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => cg.release().map_err(|(cg, e)| (Container::Cgroup(cg), e)),
+            Container::Cgroup(cg) => cg.release().map_err(|failed| {
+                let (cg, e) = *failed;
+                Box::new((Container::Cgroup(cg), e))
+            }),
             Container::ProcessGroup(pg) => {
                 pg.forget();
                 Ok(())

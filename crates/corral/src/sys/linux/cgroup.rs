@@ -112,8 +112,9 @@ pub(crate) struct Cgroup {
     /// join by writing `cgroup.procs` instead, and the directory is not reused.
     killed: std::sync::atomic::AtomicBool,
     /// `usage_usec` of `cpu.stat` when this group got a reused directory: what earlier
-    /// groups used, subtracted from this group's CPU time.
-    cpu_base_usec: u64,
+    /// groups used, subtracted from this group's CPU time. `None` for a reused
+    /// directory of a group created without stats (its CPU time is then unknown).
+    cpu_base_usec: Option<u64>,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -164,9 +165,11 @@ extern "C" fn drain_pool_at_exit() {
 impl Cgroup {
     /// Creates `corral-<our pid>-<n>` under our own cgroup. Any failure is the reason
     /// for falling back, as text.
-    pub fn create() -> Result<Cgroup, String> {
+    /// With `stats`, a reused directory's CPU time so far is read (a `cpu.stat` read
+    /// costs an rstat flush), so that [`cpu_time`](Self::cpu_time) counts this group's only.
+    pub fn create(stats: bool) -> Result<Cgroup, String> {
         if let Some(mut cg) = pool().pop() {
-            cg.cpu_base_usec = cg.cpu_usec().unwrap_or(0);
+            cg.cpu_base_usec = if stats { cg.cpu_usec() } else { None };
             return Ok(cg);
         }
         let host = host()?;
@@ -207,7 +210,8 @@ impl Cgroup {
 
     /// Cumulative CPU time of everything that ran in the group (v2 `cpu.stat`).
     pub fn cpu_time(&self) -> Option<std::time::Duration> {
-        self.cpu_usec().map(|u| std::time::Duration::from_micros(u.saturating_sub(self.cpu_base_usec)))
+        let base = self.cpu_base_usec?;
+        self.cpu_usec().map(|u| std::time::Duration::from_micros(u.saturating_sub(base)))
     }
 
     fn cpu_usec(&self) -> Option<u64> {
@@ -257,7 +261,7 @@ impl Cgroup {
             limited: false,
             froze: Default::default(),
             killed: Default::default(),
-            cpu_base_usec: 0,
+            cpu_base_usec: Some(0),
         })
     }
 
@@ -490,7 +494,8 @@ impl Cgroup {
     pub fn wait_empty_and_remove_blocking(self) {
         match self.wait_empty_blocking(Duration::from_secs(30)) {
             Ok(true) => {
-                if let Err((cg, e)) = self.release() {
+                if let Err(failed) = self.release() {
+                    let (cg, e) = *failed;
                     tracing::warn!(cgroup = %cg.path.display(), error = %e, "cannot remove cgroup");
                 }
             }
@@ -504,7 +509,7 @@ impl Cgroup {
     /// Done with a group that is empty (the caller has seen it so): keeps the
     /// directory for the owner's next group where it can be reused as new, else
     /// removes it. On failure the group comes back.
-    pub fn release(self) -> Result<(), (Cgroup, io::Error)> {
+    pub fn release(self) -> Result<(), Box<(Cgroup, io::Error)>> {
         let reusable = self.warden_armed
             && self.kill.is_some()
             && !self.limited
@@ -524,7 +529,7 @@ impl Cgroup {
         }
         match self.remove() {
             Ok(()) => Ok(()),
-            Err(e) => Err((self, e)),
+            Err(e) => Err(Box::new((self, e))),
         }
     }
 
@@ -640,7 +645,7 @@ mod tests {
     /// every member until none is left. Forced here by dropping the kill fd.
     #[tokio::test]
     async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
-        let mut cg = match Cgroup::create() {
+        let mut cg = match Cgroup::create(true) {
             Ok(cg) => cg,
             Err(reason) => {
                 eprintln!("SKIP: no cgroup here: {reason}");

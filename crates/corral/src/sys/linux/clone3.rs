@@ -92,7 +92,8 @@ pub(crate) struct Request<'a> {
     pub program: &'a Path,
     pub arg0: &'a OsStr,
     pub args: &'a [std::ffi::OsString],
-    pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
+    /// `KEY=VALUE` entries.
+    pub env: &'a [CString],
     pub cwd: Option<&'a Path>,
     /// The cgroup v2 directory the child is born in.
     pub cgroup: Option<BorrowedFd<'a>>,
@@ -193,15 +194,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         strings.push(cstring(a).map_err(Failure::Setup)?);
     }
     let argv: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
-    let mut env_strings = Vec::with_capacity(req.env.len());
-    for (k, v) in req.env {
-        let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
-        kv.extend_from_slice(k.as_bytes());
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        env_strings.push(CString::new(kv).map_err(|_| Failure::Setup(io::ErrorKind::InvalidInput.into()))?);
-    }
-    let envp: Vec<*const c_char> = env_strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+    let envp: Vec<*const c_char> = req.env.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
     let cwd = req.cwd.map(|c| cstring(c.as_os_str())).transpose().map_err(Failure::Setup)?;
     let join: Vec<c_int> = req.join.iter().map(|fd| fd.as_raw_fd()).collect();
     let stdio = req.stdio.map(|s| match s {

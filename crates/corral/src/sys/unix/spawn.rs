@@ -2,7 +2,6 @@
 //! (Linux, x86_64) where the kernel allows it, else through std's `Command` with a
 //! `pre_exec` hook (the portable path).
 
-use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -73,7 +72,7 @@ impl From<io::Error> for SpawnFailure {
 pub(crate) fn spawn(
     cmd: &Command,
     program: &Path,
-    env: &[(OsString, OsString)],
+    env: &crate::command::Env,
     placement: Placement<'_>,
     fds: StdioFds,
 ) -> Result<Spawned, SpawnFailure> {
@@ -113,26 +112,51 @@ mod fast {
 
     /// One standard stream of the child: the descriptor it gets, and our end of a pipe.
     struct Stream {
-        child: Option<OwnedFd>,
+        child: Option<ChildEnd>,
         ours: Option<OwnedFd>,
+    }
+
+    enum ChildEnd {
+        Own(OwnedFd),
+        /// corral's one `/dev/null` descriptor (opened once, close-on-exec).
+        DevNull(&'static OwnedFd),
+    }
+
+    impl ChildEnd {
+        fn fd(&self) -> BorrowedFd<'_> {
+            match self {
+                ChildEnd::Own(fd) => fd.as_fd(),
+                ChildEnd::DevNull(fd) => fd.as_fd(),
+            }
+        }
     }
 
     fn pipe(child_reads: bool) -> io::Result<Stream> {
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         Ok(if child_reads {
-            Stream { child: Some(r), ours: Some(w) }
+            Stream { child: Some(ChildEnd::Own(r)), ours: Some(w) }
         } else {
-            Stream { child: Some(w), ours: Some(r) }
+            Stream { child: Some(ChildEnd::Own(w)), ours: Some(r) }
         })
     }
 
+    /// `/dev/null`, opened once for the whole process: every child that reads or
+    /// writes nothing gets a copy of the same descriptor (saves an open and a close
+    /// per stream per spawn).
     fn null() -> io::Result<Stream> {
-        let fd = rustix::fs::open(
-            "/dev/null",
-            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )?;
-        Ok(Stream { child: Some(fd), ours: None })
+        static NULL: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+        let fd = match NULL.get() {
+            Some(fd) => fd,
+            None => {
+                let fd = rustix::fs::open(
+                    "/dev/null",
+                    rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )?;
+                NULL.get_or_init(|| fd)
+            }
+        };
+        Ok(Stream { child: Some(ChildEnd::DevNull(fd)), ours: None })
     }
 
     fn output(s: Stdio) -> io::Result<Stream> {
@@ -146,7 +170,7 @@ mod fast {
     pub(super) fn spawn(
         cmd: &Command,
         program: &Path,
-        env: &[(OsString, OsString)],
+        env: &crate::command::Env,
         placement: &Placement<'_>,
         fds: StdioFds,
     ) -> Result<Spawned, Outcome> {
@@ -164,7 +188,11 @@ mod fast {
         let stdout = if pty || fds.stdout.is_some() { none() } else { output(cmd.stdout).map_err(fail)? };
         let stderr = if pty || fds.stderr.is_some() { none() } else { output(cmd.stderr).map_err(fail)? };
         fn pick<'a>(given: &'a Option<OwnedFd>, s: &'a Stream) -> ChildFd<'a> {
-            given.as_ref().or(s.child.as_ref()).map_or(ChildFd::Inherit, |fd| ChildFd::Fd(fd.as_fd()))
+            match (given, &s.child) {
+                (Some(fd), _) => ChildFd::Fd(fd.as_fd()),
+                (None, Some(end)) => ChildFd::Fd(end.fd()),
+                (None, None) => ChildFd::Inherit,
+            }
         }
         let stdio = match &fds.pty_slave {
             Some(slave) => [ChildFd::Fd(slave.as_fd()); 3],
@@ -188,7 +216,7 @@ mod fast {
             program,
             arg0: &cmd.program,
             args: &cmd.args,
-            env,
+            env: env.entries(),
             cwd: cmd.cwd.as_deref(),
             cgroup,
             join: &join,
@@ -244,12 +272,12 @@ mod fast {
 fn portable(
     cmd: &Command,
     program: &Path,
-    env: &[(OsString, OsString)],
+    env: &crate::command::Env,
     placement: Placement<'_>,
     fds: StdioFds,
 ) -> Result<Spawned, SpawnFailure> {
     let mut c = tokio::process::Command::new(program);
-    c.arg0(&cmd.program).args(&cmd.args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(false);
+    c.arg0(&cmd.program).args(&cmd.args).env_clear().envs(env.pairs()).kill_on_drop(false);
     if let Some(dir) = &cmd.cwd {
         c.current_dir(dir);
     }
