@@ -443,10 +443,15 @@ fn rss() -> u64 {
         * 1024
 }
 
+// Each implementation first starts and reaps one child, so that what it sets up once
+// per process (runtime drivers, signal handling, helper processes) is not counted
+// as the cost of managing a child.
+
 pub async fn memory_corral(ctx: &Ctx, m: Mechanism) -> f64 {
     let g = Group::builder().mechanism(m).build().unwrap();
-    let before = rss();
     let cmd = Command::new("sleep").arg("1000").stdout(Stdio::Null).stderr(Stdio::Null);
+    g.start(Command::new("true")).unwrap().wait().await.unwrap();
+    let before = rss();
     let procs: Vec<_> = (0..ctx.managed).map(|_| g.start(&cmd).unwrap()).collect();
     let per = (rss().saturating_sub(before)) as f64 / ctx.managed as f64;
     drop(procs);
@@ -455,6 +460,7 @@ pub async fn memory_corral(ctx: &Ctx, m: Mechanism) -> f64 {
 }
 
 pub async fn memory_tokio(ctx: &Ctx) -> f64 {
+    tokio::process::Command::new("true").status().await.unwrap();
     let before = rss();
     let mut kids: Vec<_> = (0..ctx.managed)
         .map(|_| tokio::process::Command::new("sleep").arg("1000").kill_on_drop(true).spawn().unwrap())
@@ -468,6 +474,8 @@ pub async fn memory_tokio(ctx: &Ctx) -> f64 {
 
 pub async fn memory_processkit(ctx: &Ctx) -> f64 {
     let g = processkit::ProcessGroup::new().unwrap();
+    let mut warm = g.spawn(tokio::process::Command::new("true")).unwrap();
+    warm.wait().await.unwrap();
     let before = rss();
     let kids: Vec<_> = (0..ctx.managed)
         .map(|_| {
@@ -484,6 +492,10 @@ pub async fn memory_processkit(ctx: &Ctx) -> f64 {
 
 pub async fn memory_process_wrap(ctx: &Ctx) -> f64 {
     use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+    let mut warm = CommandWrap::with_new("true", |_| {});
+    warm.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let mut child = warm.spawn().unwrap();
+    child.wait().await.unwrap();
     let before = rss();
     let mut kids: Vec<_> = (0..ctx.managed)
         .map(|_| {

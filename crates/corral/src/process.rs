@@ -28,7 +28,7 @@ pub struct RunningProcess {
     child: Option<Box<Child>>,
     pipes: Option<Box<Pipes>>,
     pid: u32,
-    program: String,
+    program: Box<str>,
     mechanism: Mechanism,
     started: Instant,
     outcome: Option<Outcome>,
@@ -40,7 +40,8 @@ pub struct RunningProcess {
     /// Linux: corral reaps its own child through a pidfd (with rusage).
     #[cfg(target_os = "linux")]
     pidfd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
-    profile: Option<Profile>,
+    /// Boxed: filled in only once the process has been reaped.
+    profile: Option<Box<Profile>>,
 }
 
 /// Our ends of the child's standard streams, where they are pipes.
@@ -85,7 +86,7 @@ impl RunningProcess {
             pipes: has_pipes
                 .then(|| Box::new(Pipes { stdin: spawned.stdin, stdout: spawned.stdout, stderr: spawned.stderr })),
             pid,
-            program,
+            program: program.into_boxed_str(),
             mechanism,
             started: Instant::now(),
             outcome: None,
@@ -148,7 +149,7 @@ impl RunningProcess {
     }
 
     pub(crate) fn not_ready(&self, reason: String) -> Error {
-        Error::NotReady { program: self.program.clone(), reason }
+        Error::NotReady { program: self.program.to_string(), reason }
     }
 
     /// How many lines the drop-newest overflow policy has dropped so far.
@@ -202,8 +203,11 @@ impl RunningProcess {
             libc::CLD_EXITED => Outcome::Exited(r.status),
             code => Outcome::Signalled { signal: r.status, core_dumped: code == libc::CLD_DUMPED },
         };
-        self.profile =
-            Some(Profile { wall: self.started.elapsed(), cpu_time: Some(r.cpu), peak_rss: Some(r.max_rss_bytes) });
+        self.profile = Some(Box::new(Profile {
+            wall: self.started.elapsed(),
+            cpu_time: Some(r.cpu),
+            peak_rss: Some(r.max_rss_bytes),
+        }));
         self.log_exit(outcome);
         self.outcome = Some(outcome);
         outcome
@@ -211,7 +215,7 @@ impl RunningProcess {
 
     /// Wall time, CPU time and peak RSS of this run, once it has been waited for.
     pub fn profile(&self) -> Option<Profile> {
-        self.profile
+        self.profile.as_deref().copied()
     }
 
     /// The outcome if it has exited, without waiting.
@@ -236,7 +240,7 @@ impl RunningProcess {
 
     fn record(&mut self, status: std::process::ExitStatus) -> Outcome {
         let outcome = Outcome::from_status(status);
-        self.profile = Some(Profile { wall: self.started.elapsed(), cpu_time: None, peak_rss: None });
+        self.profile = Some(Box::new(Profile { wall: self.started.elapsed(), cpu_time: None, peak_rss: None }));
         self.log_exit(outcome);
         self.outcome = Some(outcome);
         outcome
