@@ -227,6 +227,7 @@ fn doctor_reports_this_host() {
         "cgroup.freeze:",
         "clone3 INTO_CGROUP:",
         "pidfd:",
+        "spawn path:",
     ] {
         assert!(text.contains(field), "{field} missing from:\n{text}");
     }
@@ -244,4 +245,14 @@ fn doctor_reports_this_host() {
         assert_eq!(v["mechanism"], "process-group");
         assert!(v["fallback_reason"].is_string(), "a fallback must say why");
     }
+    // The spawn path in force, and why when it is not the fast one.
+    match v["spawn_path"].as_str().unwrap() {
+        "clone3" => assert!(v["spawn_path_reason"].is_null()),
+        "portable" => assert!(v["spawn_path_reason"].is_string(), "the portable path must say why"),
+        other => panic!("unknown spawn path {other}"),
+    }
+    let forced = corral().args(["doctor", "--json"]).env("CORRAL_SPAWN_PATH", "portable").output().unwrap();
+    let forced: serde_json::Value = serde_json::from_slice(&forced.stdout).unwrap();
+    assert_eq!(forced["spawn_path"], "portable");
+    assert!(forced["spawn_path_reason"].as_str().unwrap().contains("CORRAL_SPAWN_PATH"));
 }

@@ -278,20 +278,7 @@ impl ChildStack {
     fn new() -> io::Result<ChildStack> {
         let page = rustix::param::page_size();
         let len = STACK_SIZE + page;
-        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let base = super::map_stack(len)?;
         // SAFETY: the lowest page of the mapping we own becomes the guard page.
         if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
             let e = io::Error::last_os_error();

@@ -6,3 +6,24 @@ pub(crate) mod limits;
 pub(crate) mod pidfd;
 pub(crate) mod probe;
 pub(crate) mod warden;
+
+/// Maps `len` bytes of private anonymous memory for a child's stack (the clone3 spawn
+/// path's and the warden's).
+pub(crate) fn map_stack(len: usize) -> std::io::Result<*mut std::ffi::c_void> {
+    // SAFETY: a fresh private anonymous mapping that nothing else refers to; the caller
+    // owns it from here.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(base)
+}

@@ -129,21 +129,8 @@ struct WardenArgs {
 fn start() -> io::Result<Warden> {
     let (ours, theirs) =
         rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
-    // SAFETY: an anonymous private mapping that nothing else refers to. It is never
-    // unmapped: the warden runs on it for as long as it lives (it outlives us).
-    let stack = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            STACK_SIZE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-            -1,
-            0,
-        )
-    };
-    if stack == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
+    // Never unmapped: the warden runs on it for as long as it lives (it outlives us).
+    let stack = super::map_stack(STACK_SIZE)?;
     let top = stack as usize + STACK_SIZE;
     let args_at = (top - std::mem::size_of::<WardenArgs>()) & !15;
     let args = args_at as *mut WardenArgs;
