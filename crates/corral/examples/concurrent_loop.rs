@@ -17,7 +17,7 @@ fn own_cpu() -> Duration {
 async fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(30);
     let only = std::env::args().nth(2);
-    for which in ["corral cgroup", "corral process group", "std"] {
+    for which in ["corral cgroup", "corral process group", "tokio", "std"] {
         if only.as_deref().is_some_and(|o| o != which) {
             continue;
         }
@@ -27,7 +27,12 @@ async fn main() {
         let cpu0 = own_cpu();
         for _ in 0..rounds {
             let t = Instant::now();
-            if which == "std" {
+            if which == "tokio" {
+                let runs = (0..64).map(|_| tokio::process::Command::new("/bin/true").status());
+                for r in futures_util::future::join_all(runs).await {
+                    assert!(r.unwrap().success());
+                }
+            } else if which == "std" {
                 let kids: Vec<_> = (0..64).map(|_| std::process::Command::new("/bin/true").spawn().unwrap()).collect();
                 for mut k in kids {
                     assert!(k.wait().unwrap().success());
