@@ -318,6 +318,13 @@ fn children_of(ppid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The tree-script shell `root` and the sleepers it started.
+fn tree_pids(root: u32) -> Vec<u32> {
+    let mut pids = children_of(root);
+    pids.push(root);
+    pids
+}
+
 /// Opens pidfds for `pids`, runs `kill`, then waits (poll on the pidfds) until every
 /// one has exited; milliseconds from the kill call.
 fn time_kill(pids: &[u32], kill: impl FnOnce()) -> f64 {
@@ -352,8 +359,7 @@ pub async fn teardown_corral(ctx: &Ctx, m: Mechanism) -> f64 {
     let g = Group::builder().mechanism(m).build().unwrap();
     let mut p = g.start(Command::new("sh").args(["-c", &tree_script(ctx.tree)])).unwrap();
     wait_ready(p.take_stdout().as_mut().unwrap()).await;
-    let mut pids = children_of(p.pid());
-    pids.push(p.pid());
+    let pids = tree_pids(p.pid());
     assert!(pids.len() > ctx.tree);
     let ms = time_kill(&pids, || g.kill().unwrap());
     p.wait().await.unwrap();
@@ -367,9 +373,7 @@ pub async fn teardown_processkit(ctx: &Ctx) -> f64 {
     cmd.args(["-c", &tree_script(ctx.tree)]).stdout(StdStdio::piped());
     let mut child = g.spawn(cmd).unwrap();
     wait_ready(child.stdout.as_mut().unwrap()).await;
-    let root = child.id().unwrap();
-    let mut pids = children_of(root);
-    pids.push(root);
+    let pids = tree_pids(child.id().unwrap());
     let ms = time_kill(&pids, || g.kill_all().unwrap());
     let _ = child.wait().await;
     ms
@@ -384,9 +388,7 @@ pub async fn teardown_process_wrap(ctx: &Ctx) -> f64 {
     cmd.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
     let mut child = cmd.spawn().unwrap();
     wait_ready(child.stdout().as_mut().unwrap()).await;
-    let root = child.id().unwrap();
-    let mut pids = children_of(root);
-    pids.push(root);
+    let pids = tree_pids(child.id().unwrap());
     let ms = time_kill(&pids, || child.start_kill().unwrap());
     let _ = child.wait().await;
     ms
