@@ -142,9 +142,10 @@ impl HostReport {
                         }
                     }
                 }
-                // The probe children were reaped, so the directory is empty.
-                if created.container.remove().is_err() {
-                    created.container.teardown_in_background();
+                // The probe children were reaped, so the directory is empty (and, without
+                // a warden, is removed rather than kept for reuse).
+                if let Err(failed) = created.container.release() {
+                    failed.0.teardown_in_background();
                     crate::group::flush_teardowns(std::time::Duration::from_secs(5));
                 }
             }

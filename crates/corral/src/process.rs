@@ -75,8 +75,7 @@ impl RunningProcess {
             Some(Err(_)) if spawned.child.is_some() => None,
             Some(Err((fd, e))) => {
                 // Nothing else could ever reap it: do not leave it running unmanaged.
-                let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
-                crate::sys::linux::pidfd::reap_now(&fd);
+                crate::sys::linux::pidfd::kill_and_reap(&fd);
                 return Err(Error::io(format!("registering pid {pid} with the runtime"), e));
             }
         };

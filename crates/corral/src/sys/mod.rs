@@ -205,7 +205,7 @@ impl Container {
     pub fn kill(&self) -> io::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => cg.kill(),
+            Container::Cgroup(cg) => cg.kill().map(|_| ()),
             Container::ProcessGroup(pg) => pg.signal(Signal::Kill),
         }
     }
@@ -216,8 +216,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => {
-                if cg.populated()? {
-                    cg.kill()?;
+                if cg.kill()? {
                     cg.wait_empty(None).await?;
                 }
             }
@@ -278,19 +277,6 @@ impl Container {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.pids(),
             Container::ProcessGroup(pg) => pg.pids(),
-        }
-    }
-
-    /// Removes what the container left on the system (the cgroup directory).
-    /// Call once it is empty.
-    pub fn remove(&self) -> io::Result<()> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => cg.remove(),
-            Container::ProcessGroup(pg) => {
-                pg.forget();
-                Ok(())
-            }
         }
     }
 

@@ -189,7 +189,9 @@ impl Cgroup {
         self.path.file_name().and_then(|n| n.to_str()).unwrap_or("")
     }
 
-    /// Every `cgroup.procs` the child joins: the v1 limit directories, then ours.
+    /// Where a child of this group goes: born in the directory (unless it has been
+    /// killed, see `killed`), or joining through its `cgroup.procs`; and into the v1
+    /// limit directories.
     pub fn placement(&self) -> crate::sys::unix::spawn::Placement<'_> {
         crate::sys::unix::spawn::Placement::Cgroup {
             dir: (!self.killed.load(Ordering::Relaxed)).then(|| self.dir.as_fd()),
@@ -339,7 +341,7 @@ impl Cgroup {
     /// process it has not signalled (a member may fork while we sweep).
     pub fn signal(&self, sig: Signal) -> io::Result<()> {
         if sig == Signal::Kill {
-            return self.kill();
+            return self.kill().map(|_| ());
         }
         let mut sent = HashSet::new();
         for _ in 0..64 {
@@ -359,16 +361,17 @@ impl Cgroup {
 
     /// SIGKILLs the whole subtree: one write to `cgroup.kill`, or (before 5.14) freeze
     /// the cgroup so nothing can fork, then SIGKILL every member until none is left.
-    pub fn kill(&self) -> io::Result<()> {
+    /// Returns whether there was anything to kill.
+    pub fn kill(&self) -> io::Result<bool> {
         // Nothing to kill: skip the write, which would also cost this directory its
         // CLONE_INTO_CGROUP spawns (see `killed`).
         if !self.populated()? {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(fd) = &self.kill {
             self.killed.store(true, Ordering::Relaxed);
             rustix::io::write(fd, b"1")?;
-            return Ok(());
+            return Ok(true);
         }
         let _ = fs::write(self.path.join("cgroup.freeze"), "1");
         for _ in 0..1000 {
@@ -383,7 +386,7 @@ impl Cgroup {
                 break;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Waits for `populated 0`. The members' pidfds wake us as each exits (a process

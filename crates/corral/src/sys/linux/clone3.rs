@@ -20,7 +20,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 const CLONE_VM: u64 = 0x100;
 const CLONE_VFORK: u64 = 0x4000;
@@ -106,6 +106,24 @@ pub(crate) struct Request<'a> {
     pub stdio: [ChildFd<'a>; 3],
 }
 
+impl<'a> Request<'a> {
+    /// `program` with no arguments or environment, our stdio, nothing else asked for.
+    pub fn new(program: &'a Path) -> Request<'a> {
+        Request {
+            program,
+            arg0: program.as_os_str(),
+            args: &[],
+            env: &[],
+            cwd: None,
+            cgroup: None,
+            join: &[],
+            new_process_group: false,
+            new_session_tty: false,
+            stdio: [ChildFd::Inherit; 3],
+        }
+    }
+}
+
 /// A started child.
 pub(crate) struct Child {
     pub pid: u32,
@@ -131,24 +149,25 @@ struct Plan {
     errno: AtomicI32,
 }
 
-/// Whether the fast path is in use: unknown until tried, then on or off for good.
-static STATE: AtomicU8 = AtomicU8::new(UNTRIED);
-const UNTRIED: u8 = 0;
-const ON: u8 = 1;
-const OFF: u8 = 2;
+/// Set for good once the kernel (or a seccomp filter) refuses the clone3.
+static REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// Why the fast path is not used here, or `None` when it is (or may be: not tried yet).
-pub(crate) fn unavailable_reason() -> Option<String> {
+fn why_not() -> Option<&'static str> {
     if !cfg!(target_arch = "x86_64") {
-        return Some("the clone3 fast path is written for x86_64 only".into());
+        Some("the clone3 fast path is written for x86_64 only")
+    } else if forced_portable() {
+        Some("CORRAL_SPAWN_PATH=portable is set")
+    } else if REFUSED.load(Ordering::Relaxed) {
+        Some("the kernel refused clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)")
+    } else {
+        None
     }
-    if forced_portable() {
-        return Some("CORRAL_SPAWN_PATH=portable is set".into());
-    }
-    if STATE.load(Ordering::Relaxed) == OFF {
-        return Some("the kernel refused clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)".into());
-    }
-    None
+}
+
+/// Why the fast path is not used here, for `corral doctor`.
+pub(crate) fn unavailable_reason() -> Option<String> {
+    why_not().map(String::from)
 }
 
 /// Whether children born into a cgroup with `CLONE_INTO_CGROUP` live, checked once
@@ -178,7 +197,7 @@ fn forced_portable() -> bool {
 
 /// Whether to try the fast path for the next spawn.
 pub(crate) fn enabled() -> bool {
-    cfg!(target_arch = "x86_64") && STATE.load(Ordering::Relaxed) != OFF && !forced_portable()
+    why_not().is_none()
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
@@ -236,14 +255,11 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
     });
     drop(moved);
     let child = match result {
-        Ok(child) => {
-            STATE.store(ON, Ordering::Relaxed);
-            child
-        }
+        Ok(child) => child,
         Err(Failure::Unavailable(e)) => {
-            // Only the first refusal switches the path off; a later one (a seccomp
-            // filter installed meanwhile) does too, and says so.
-            STATE.store(OFF, Ordering::Relaxed);
+            // The first refusal switches the path off for this process (also one that
+            // comes later, from a seccomp filter installed meanwhile).
+            REFUSED.store(true, Ordering::Relaxed);
             tracing::warn!(error = %e, "clone3 refused; spawning through the portable path from now on");
             return Err(Failure::Unavailable(e));
         }
@@ -462,18 +478,7 @@ mod tests {
     use super::*;
 
     fn request<'a>(program: &'a Path, args: &'a [std::ffi::OsString], cwd: Option<&'a Path>) -> Request<'a> {
-        Request {
-            program,
-            arg0: program.as_os_str(),
-            args,
-            env: &[],
-            cwd,
-            cgroup: None,
-            join: &[],
-            new_process_group: true,
-            new_session_tty: false,
-            stdio: [ChildFd::Inherit; 3],
-        }
+        Request { args, cwd, new_process_group: true, ..Request::new(program) }
     }
 
     fn exit_code(child: &Child) -> i32 {

@@ -134,6 +134,12 @@ pub(crate) async fn reap(pidfd: &AsyncFd<std::os::fd::OwnedFd>) -> io::Result<Re
     }
 }
 
+/// SIGKILLs our child and reaps it: for one that nothing else could ever reap.
+pub(crate) fn kill_and_reap(pidfd: &std::os::fd::OwnedFd) {
+    let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
+    reap_now(pidfd);
+}
+
 /// Reaps a child that has exited or is about to (blocks until it has).
 pub(crate) fn reap_now(pidfd: &std::os::fd::OwnedFd) {
     use std::os::fd::AsRawFd;

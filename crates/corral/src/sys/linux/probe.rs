@@ -59,20 +59,9 @@ pub(crate) fn clone3_into_cgroup_works(dir: &Path) -> io::Result<bool> {
 /// created, set up (born in `cgroup` if given) and reports exec's ENOENT back proves
 /// the path works, without depending on any binary being installed.
 pub(crate) fn fast_spawn_works(cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> Result<(), String> {
-    use super::clone3::{spawn, ChildFd, Failure, Request, Step};
+    use super::clone3::{spawn, Failure, Request, Step};
     let program = Path::new("/nonexistent/corral-doctor-probe");
-    let request = Request {
-        program,
-        arg0: program.as_os_str(),
-        args: &[],
-        env: &[],
-        cwd: None,
-        cgroup,
-        join: &[],
-        new_process_group: cgroup.is_none(),
-        new_session_tty: false,
-        stdio: [ChildFd::Inherit; 3],
-    };
+    let request = Request { cgroup, new_process_group: cgroup.is_none(), ..Request::new(program) };
     match spawn(&request) {
         Err(Failure::Child(Step::Exec, e)) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Ok(child) => {

@@ -233,24 +233,18 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
     pgid_bytes.copy_from_slice(&msg[16..24]);
     let pgid = i64::from_ne_bytes(pgid_bytes) as i32;
     match op {
-        OP_DIR => {
+        OP_DIR | OP_CGROUP | OP_PGID => {
+            // A directory entry holds only its parent's fd: the second one is unused.
+            let (kill, parent, unused, pgid) =
+                if op == OP_DIR { (-1, fds[0], fds[1], 0) } else { (fds[0], fds[1], -1, pgid) };
+            close_raw(unused);
             if let Some(slot) = table.iter_mut().find(|e| e.op == 0) {
                 let mut name = [0u8; NAME_MAX];
                 name[..name_len].copy_from_slice(&msg[24..24 + name_len]);
-                *slot = Entry { id, op, kill: -1, parent: fds[0], pgid: 0, name };
+                *slot = Entry { id, op, kill, parent, pgid, name };
             } else {
-                close_raw(fds[0]);
-            }
-            close_raw(fds[1]);
-        }
-        OP_CGROUP | OP_PGID => {
-            if let Some(slot) = table.iter_mut().find(|e| e.op == 0) {
-                let mut name = [0u8; NAME_MAX];
-                name[..name_len].copy_from_slice(&msg[24..24 + name_len]);
-                *slot = Entry { id, op, kill: fds[0], parent: fds[1], pgid, name };
-            } else {
-                close_raw(fds[0]);
-                close_raw(fds[1]);
+                close_raw(kill);
+                close_raw(parent);
             }
         }
         OP_FORGET => {

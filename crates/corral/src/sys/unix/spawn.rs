@@ -90,13 +90,13 @@ pub(crate) fn spawn(
 /// Which spawn path this process uses, and why not the fast one when it does not.
 pub(crate) fn path() -> (crate::host::SpawnPath, Option<String>) {
     #[cfg(target_os = "linux")]
-    if let Some(reason) = crate::sys::linux::clone3::unavailable_reason() {
-        return (crate::host::SpawnPath::Portable, Some(reason));
-    } else {
-        return (crate::host::SpawnPath::Clone3, None);
+    let why_not = crate::sys::linux::clone3::unavailable_reason();
+    #[cfg(not(target_os = "linux"))]
+    let why_not = Some("the clone3 fast path is Linux-only".to_string());
+    match why_not {
+        None => (crate::host::SpawnPath::Clone3, None),
+        Some(reason) => (crate::host::SpawnPath::Portable, Some(reason)),
     }
-    #[allow(unreachable_code)]
-    (crate::host::SpawnPath::Portable, Some("the clone3 fast path is Linux-only".into()))
 }
 
 #[cfg(target_os = "linux")]
@@ -241,26 +241,21 @@ mod fast {
         };
         // The child has its copies (or has exec'd); ours of its ends close here.
         drop(fds);
-        let wrap = || -> io::Result<Spawned> {
-            Ok(Spawned {
-                pid: child.pid,
-                pidfd: None,
-                child: None,
-                stdin: stdin.ours.map(|fd| ChildStdin::from_std(fd.into())).transpose()?,
-                stdout: stdout.ours.map(|fd| ChildStdout::from_std(fd.into())).transpose()?,
-                stderr: stderr.ours.map(|fd| ChildStderr::from_std(fd.into())).transpose()?,
-            })
-        };
-        match wrap() {
-            Ok(mut s) => {
-                s.pidfd = Some(child.pidfd);
-                Ok(s)
+        let pipes = (|| -> io::Result<_> {
+            Ok((
+                stdin.ours.map(|fd| ChildStdin::from_std(fd.into())).transpose()?,
+                stdout.ours.map(|fd| ChildStdout::from_std(fd.into())).transpose()?,
+                stderr.ours.map(|fd| ChildStderr::from_std(fd.into())).transpose()?,
+            ))
+        })();
+        match pipes {
+            Ok((stdin, stdout, stderr)) => {
+                Ok(Spawned { pid: child.pid, pidfd: Some(child.pidfd), child: None, stdin, stdout, stderr })
             }
             Err(e) => {
                 // Cannot happen short of the runtime refusing to register a pipe; do
                 // not leave the child running unmanaged.
-                let _ = rustix::process::pidfd_send_signal(&child.pidfd, rustix::process::Signal::KILL);
-                crate::sys::linux::pidfd::reap_now(&child.pidfd);
+                crate::sys::linux::pidfd::kill_and_reap(&child.pidfd);
                 Err(fail(e))
             }
         }
