@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::process::Stdio as StdStdio;
 use std::time::{Duration, Instant};
 
-use corral::{Command, Group, Mechanism, Pipe, Stdio};
+use corral::{pipeline::Pipe, Command, Group, Mechanism, Stdio};
 
 /// Sizes for a run (full or `--quick`).
 #[derive(Debug, Clone, Copy)]

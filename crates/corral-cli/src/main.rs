@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use corral::{
-    CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, PtySize, RestartPolicy, Signal, Stdin, Stdio,
-    Supervisor,
+    io::PtySize,
+    supervise::{RestartPolicy, Supervisor},
+    CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, Signal, Stdin, Stdio,
 };
 use serde_json::json;
 
@@ -153,7 +154,7 @@ fn parse_cores(s: &str) -> Result<f64, String> {
 }
 
 fn parse_cancel_signal(s: &str) -> Result<Signal, String> {
-    let sig: Signal = s.parse().map_err(|e: corral::Error| e.to_string())?;
+    let sig: Signal = s.parse().map_err(|e: corral::ParseSignalError| e.to_string())?;
     if sig.is_cancel_signal() {
         Ok(sig)
     } else {
@@ -175,7 +176,7 @@ fn main() -> ExitCode {
         Cmd::Supervise(args) => supervise(args),
         Cmd::Doctor { json } => doctor(json),
     };
-    corral::flush_teardowns(Duration::from_secs(5));
+    corral::group::flush_teardowns(Duration::from_secs(5));
     ExitCode::from(code)
 }
 
@@ -350,7 +351,7 @@ fn summary(out: &Output) -> serde_json::Value {
 }
 
 fn doctor(as_json: bool) -> u8 {
-    let r = corral::host::HostReport::probe();
+    let r = corral::host::HostReport::detect();
     if as_json {
         let v = json!({
             "mechanism": r.mechanism.name(),
@@ -405,10 +406,10 @@ fn doctor(as_json: bool) -> u8 {
     println!(
         "owner SIGKILLed:       {}",
         match r.parent_death_scope {
-            corral::ParentDeathScope::WholeTree => "the warden kills the whole tree (cgroup)".to_string(),
-            corral::ParentDeathScope::ProcessGroup =>
+            corral::group::ParentDeathScope::WholeTree => "the warden kills the whole tree (cgroup)".to_string(),
+            corral::group::ParentDeathScope::ProcessGroup =>
                 "the warden kills the process group (a setsid escaper survives)".to_string(),
-            corral::ParentDeathScope::None =>
+            corral::group::ParentDeathScope::None =>
                 format!("nothing is killed ({})", r.warden_problem.as_deref().unwrap_or("no warden")),
         }
     );

@@ -24,7 +24,7 @@ fn measure(label: &str) {
         without.push(t.elapsed());
         drop(g);
     }
-    corral::flush_teardowns(Duration::from_secs(10));
+    corral::group::flush_teardowns(Duration::from_secs(10));
     println!(
         "{label}: first Group::new (starts the warden) {first:?}; then median with warden {:?}, without {:?}",
         median(with),

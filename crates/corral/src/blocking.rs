@@ -36,7 +36,7 @@ pub fn exit_code(cmd: &Command) -> Result<i32> {
     block_on(cmd.exit_code())
 }
 
-/// [`Command::probe`], blocking.
-pub fn probe(cmd: &Command) -> Result<bool> {
-    block_on(cmd.probe())
+/// [`Command::test`], blocking.
+pub fn test(cmd: &Command) -> Result<bool> {
+    block_on(cmd.test())
 }

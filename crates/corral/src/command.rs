@@ -1,4 +1,5 @@
-//! [`Command`]: what to run and how. Pure data; the verbs in `run.rs` and
+//! [`Command`]: what to run and how. Pure data plus the checks that can be made
+//! before anything runs; the execution engine (`exec.rs`) and
 //! [`Group::start`](crate::Group::start) do the spawning.
 
 use std::collections::BTreeMap;
@@ -8,134 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::error::{Error, Result};
-use crate::group::{LimitSpec, Mechanism};
-use crate::io::{LineCallback, LineOptions, Overflow, PtySize, StdinReader, Tee};
-use crate::signal::Signal;
-
-/// Where a child's standard input comes from.
-#[derive(Debug, Clone, Default)]
-pub enum Stdin {
-    /// `/dev/null` (the default: a verb never hangs waiting for input).
-    #[default]
-    Null,
-    /// The caller's own standard input.
-    Inherit,
-    /// These bytes, then end of file.
-    Bytes(Arc<[u8]>),
-    /// A pipe the caller drives: [`RunningProcess::take_stdin`](crate::RunningProcess::take_stdin)
-    /// hands out the writer; dropping it sends end of file. (The verbs close it at once.)
-    Piped,
-    /// Everything this reader yields, then end of file.
-    Reader(StdinReader),
-}
-
-impl From<StdinReader> for Stdin {
-    fn from(r: StdinReader) -> Self {
-        Stdin::Reader(r)
-    }
-}
-
-impl From<&str> for Stdin {
-    fn from(s: &str) -> Self {
-        Stdin::Bytes(Arc::from(s.as_bytes()))
-    }
-}
-impl From<String> for Stdin {
-    fn from(s: String) -> Self {
-        Stdin::Bytes(Arc::from(s.into_bytes()))
-    }
-}
-impl From<Vec<u8>> for Stdin {
-    fn from(b: Vec<u8>) -> Self {
-        Stdin::Bytes(Arc::from(b))
-    }
-}
-impl From<&[u8]> for Stdin {
-    fn from(b: &[u8]) -> Self {
-        Stdin::Bytes(Arc::from(b))
-    }
-}
-
-/// Where a child's standard output or error goes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Stdio {
-    /// A pipe to corral: the verbs capture it; a started process hands it out through
-    /// [`RunningProcess::take_stdout`](crate::RunningProcess::take_stdout) (read it,
-    /// or the child blocks once the pipe is full).
-    #[default]
-    Capture,
-    /// The caller's own stream.
-    Inherit,
-    /// `/dev/null`.
-    Null,
-}
-
-/// What happens when a run is cancelled or times out, or a group shuts down:
-/// the signal goes to the whole tree, then after the grace period whatever is left
-/// gets SIGKILL. SIGKILL as the signal kills the tree at once.
-///
-/// ```
-/// use corral::{ShutdownPolicy, Signal};
-/// use std::time::Duration;
-/// let p = ShutdownPolicy::graceful(Signal::Int, Duration::from_secs(2));
-/// assert_eq!(p.signal(), Signal::Int);
-/// assert_eq!(ShutdownPolicy::immediate().signal(), Signal::Kill);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownPolicy {
-    signal: Signal,
-    grace: Duration,
-}
-
-impl ShutdownPolicy {
-    /// The default grace period.
-    pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-
-    /// Send `signal` to the tree, wait up to `grace` for it to be gone, then SIGKILL.
-    pub fn graceful(signal: Signal, grace: Duration) -> Self {
-        ShutdownPolicy { signal, grace }
-    }
-
-    /// SIGKILL the whole tree at once.
-    pub fn immediate() -> Self {
-        ShutdownPolicy { signal: Signal::Kill, grace: Duration::ZERO }
-    }
-
-    /// The cancel signal.
-    pub fn signal(&self) -> Signal {
-        self.signal
-    }
-
-    /// The grace period (irrelevant when the signal is SIGKILL).
-    pub fn grace(&self) -> Duration {
-        self.grace
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if !self.signal.is_cancel_signal() {
-            return Err(Error::InvalidInput(format!(
-                "{} cannot be a cancel signal (use SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 or SIGKILL)",
-                self.signal
-            )));
-        }
-        if self.signal != Signal::Kill && self.grace.is_zero() {
-            return Err(Error::InvalidInput(format!(
-                "a zero grace period with {} (use SIGKILL for an immediate kill)",
-                self.signal
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl Default for ShutdownPolicy {
-    fn default() -> Self {
-        ShutdownPolicy::graceful(Signal::Term, Self::DEFAULT_GRACE)
-    }
-}
+use crate::io::{LineCallback, LineOptions, Overflow, Tee};
+use crate::pty_size::PtySize;
+use crate::retry::RetryPolicy;
+use crate::settings::{container_setters, run_setters, Settings};
+use crate::stdio::{Stdin, Stdio};
+use crate::sys::{ChildIo, SpawnRequest};
 
 /// Which variables of the parent's environment the child starts from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -174,15 +54,11 @@ pub struct Command {
     pub(crate) stdin: Stdin,
     pub(crate) stdout: Stdio,
     pub(crate) stderr: Stdio,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) cancel: ShutdownPolicy,
-    pub(crate) cancel_token: Option<CancellationToken>,
-    pub(crate) mechanism: Option<Mechanism>,
+    /// Timeout, cancel policy, mechanism, limits, stats, warden.
+    pub(crate) settings: Settings,
     pub(crate) lines: LineOptions,
     pub(crate) pty: Option<PtySize>,
-    pub(crate) limits: LimitSpec,
-    pub(crate) collect_stats: bool,
-    pub(crate) retry: Option<crate::retry::RetryPolicy>,
+    pub(crate) retry: Option<RetryPolicy>,
 }
 
 impl Command {
@@ -200,14 +76,9 @@ impl Command {
             stdin: Stdin::Null,
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
-            timeout: None,
-            cancel: ShutdownPolicy::default(),
-            cancel_token: None,
-            mechanism: None,
+            settings: Settings::default(),
             lines: LineOptions::default(),
             pty: None,
-            limits: LimitSpec::default(),
-            collect_stats: false,
             retry: None,
         }
     }
@@ -320,45 +191,8 @@ impl Command {
         self
     }
 
-    /// A time limit for the verbs; when it expires the cancel policy runs on the whole
-    /// tree and the outcome is [`Outcome::TimedOut`](crate::Outcome::TimedOut).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The signal sent to the tree on cancellation or timeout (default SIGTERM).
-    /// SIGKILL means an immediate whole-tree kill with no grace wait.
-    pub fn cancel_signal(mut self, signal: Signal) -> Self {
-        self.cancel = ShutdownPolicy { signal, ..self.cancel };
-        self
-    }
-
-    /// How long the tree has after the cancel signal before SIGKILL (default 5 s).
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.cancel = ShutdownPolicy { grace, ..self.cancel };
-        self
-    }
-
-    /// The whole cancel policy at once.
-    pub fn cancel_policy(mut self, policy: ShutdownPolicy) -> Self {
-        self.cancel = policy;
-        self
-    }
-
-    /// Cancels the run when this token is cancelled: the cancel policy runs and the
-    /// outcome is [`Outcome::Cancelled`](crate::Outcome::Cancelled).
-    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.cancel_token = Some(token);
-        self
-    }
-
-    /// Forces the containment mechanism the verbs use (default: the strongest the
-    /// host offers). Forcing one the host lacks is an [`Unsupported`](crate::ErrorKind::Unsupported) error.
-    pub fn mechanism(mut self, mechanism: Mechanism) -> Self {
-        self.mechanism = Some(mechanism);
-        self
-    }
+    run_setters!();
+    container_setters!();
 
     /// Delivers the started process's stdout and stderr as a merged stream of tagged
     /// lines ([`RunningProcess::lines`](crate::RunningProcess::lines)).
@@ -430,30 +264,29 @@ impl Command {
         self
     }
 
-    /// Caps the run's memory, whole tree (see [`GroupBuilder::memory_max`](crate::GroupBuilder::memory_max)).
-    /// An OOM kill is reported as [`Outcome::OomKilled`](crate::Outcome::OomKilled).
-    pub fn memory_max(mut self, bytes: u64) -> Self {
-        self.limits.memory_max = Some(bytes);
-        self
-    }
-
-    /// Caps the run's process count, whole tree (see [`GroupBuilder::max_processes`](crate::GroupBuilder::max_processes)).
-    pub fn max_processes(mut self, n: u64) -> Self {
-        self.limits.max_processes = Some(n);
-        self
-    }
-
-    /// Caps the run's CPU to this many cores (see [`GroupBuilder::cpu_quota`](crate::GroupBuilder::cpu_quota)).
-    pub fn cpu_quota(mut self, cores: f64) -> Self {
-        self.limits.cpu_quota = Some(cores);
-        self
-    }
-
-    /// Collects the tree's resources at the end of the run into
-    /// [`Output::stats`](crate::Output::stats) (memory is accounted for the run).
-    pub fn collect_stats(mut self) -> Self {
-        self.collect_stats = true;
-        self.limits.account_memory = true;
+    /// Retries [`run`](Self::run), [`exit_code`](Self::exit_code) and
+    /// [`test`](Self::test): at most `max_attempts` runs in all, `backoff` between
+    /// them, stopping at the first success, the first error `classifier` rejects, or the
+    /// budget; the last error is returned. A cancellation is never retried.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> corral::Result<()> {
+    /// use corral::{Command, ErrorKind};
+    /// use std::time::Duration;
+    /// // Retry a flaky fetch when it fails (exits non-zero), up to 3 runs.
+    /// let body = Command::new("curl").args(["-fsS", "http://localhost:8080/health"])
+    ///     .retry(3, Duration::from_millis(200), |e| e.kind() == ErrorKind::CommandFailed)
+    ///     .run()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn retry(
+        mut self,
+        max_attempts: u32,
+        backoff: Duration,
+        classifier: impl Fn(&Error) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.retry = Some(RetryPolicy { max_attempts, backoff, classifier: Arc::new(classifier) });
         self
     }
 
@@ -522,10 +355,36 @@ impl Command {
                 return Err(Error::InvalidInput(format!("a PTY of {} rows and {} columns", size.rows, size.cols)));
             }
         }
-        if self.timeout == Some(Duration::ZERO) {
-            return Err(Error::InvalidInput("a zero timeout".into()));
+        if self.retry.as_ref().is_some_and(|r| r.max_attempts == 0) {
+            return Err(Error::InvalidInput("retry with zero attempts".into()));
         }
-        self.cancel.validate()
+        self.settings.validate()
+    }
+
+    /// The spawn request for this command, with the standard streams the caller
+    /// decided (the engine wires pipelines and PTYs; [`Group::start`](crate::Group::start)
+    /// takes the command's own settings).
+    pub(crate) fn request<'a>(
+        &'a self,
+        prepared: &'a Prepared,
+        stdin: ChildIo,
+        stdout: ChildIo,
+        stderr: ChildIo,
+        pty_slave: Option<std::os::fd::OwnedFd>,
+    ) -> SpawnRequest<'a> {
+        SpawnRequest {
+            program: &prepared.program,
+            arg0: &self.program,
+            args: &self.args,
+            env: prepared.env.entries(),
+            cwd: self.cwd.as_deref(),
+            uid: self.uid,
+            gid: self.gid,
+            stdin,
+            stdout,
+            stderr,
+            pty_slave,
+        }
     }
 
     /// Validates, then resolves the environment and the program: everything that can
@@ -587,10 +446,10 @@ impl Command {
                 Some(cwd) if program.is_relative() => cwd.join(program),
                 _ => program.to_owned(),
             };
-            return match check_executable(&target) {
-                Found::Yes => Ok(program.to_owned()),
-                Found::NotExecutable(e) => Err(self.permission_denied(&target, e)),
-                Found::No => Err(Error::ProgramNotFound { program: self.program_lossy() }),
+            return match crate::sys::check_executable(&target) {
+                Ok(true) => Ok(program.to_owned()),
+                Err(e) => Err(self.permission_denied(&target, e)),
+                Ok(false) => Err(Error::ProgramNotFound { program: self.program_lossy() }),
             };
         }
         let path = env
@@ -604,12 +463,12 @@ impl Command {
                 continue;
             }
             let candidate = dir.join(program);
-            match check_executable(&candidate) {
-                Found::Yes => return Ok(candidate),
-                Found::NotExecutable(e) => {
+            match crate::sys::check_executable(&candidate) {
+                Ok(true) => return Ok(candidate),
+                Err(e) => {
                     denied.get_or_insert((candidate, e));
                 }
-                Found::No => {}
+                Ok(false) => {}
             }
         }
         match denied {
@@ -653,20 +512,12 @@ pub(crate) struct Prepared {
     pub program: PathBuf,
 }
 
-enum Found {
-    Yes,
-    NotExecutable(std::io::Error),
-    No,
-}
-
-fn check_executable(path: &Path) -> Found {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => match rustix::fs::access(path, rustix::fs::Access::EXEC_OK) {
-            Ok(()) => Found::Yes,
-            Err(e) => Found::NotExecutable(e.into()),
-        },
-        Ok(_) => Found::NotExecutable(std::io::Error::from_raw_os_error(libc::EACCES)),
-        Err(_) => Found::No,
+/// The child's standard input as `stdin` asks for it.
+pub(crate) fn child_stdin(stdin: &Stdin) -> ChildIo {
+    match stdin {
+        Stdin::Null => ChildIo::Null,
+        Stdin::Inherit => ChildIo::Inherit,
+        _ => ChildIo::Pipe,
     }
 }
 

@@ -1,11 +1,13 @@
-//! One error type for the whole crate, matched through [`ErrorKind`].
+//! One error type for the whole crate, matched through [`ErrorKind`]. Depends only on
+//! the leaves ([`Outcome`], the signal parser's error).
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::run::Outcome;
+use crate::outcome::Outcome;
+use crate::signal::ParseSignalError;
 
 /// What went wrong, for matching without caring about the details.
 ///
@@ -194,6 +196,22 @@ impl Error {
     pub(crate) fn stderr_tail(stderr: &[u8]) -> String {
         let start = stderr.len().saturating_sub(STDERR_TAIL_BYTES);
         String::from_utf8_lossy(&stderr[start..]).into_owned()
+    }
+
+    /// The error of a run that did not succeed: timed out, cancelled, or failed with
+    /// this outcome and standard error.
+    pub(crate) fn from_outcome(program: String, outcome: Outcome, timeout: Option<Duration>, stderr: &[u8]) -> Error {
+        match outcome {
+            Outcome::TimedOut => Error::TimedOut { program, timeout: timeout.unwrap_or_default() },
+            Outcome::Cancelled => Error::Cancelled { program },
+            outcome => Error::CommandFailed { program, outcome, stderr_tail: Error::stderr_tail(stderr) },
+        }
+    }
+}
+
+impl From<ParseSignalError> for Error {
+    fn from(e: ParseSignalError) -> Error {
+        Error::InvalidInput(e.to_string())
     }
 }
 

@@ -1,57 +1,22 @@
-//! [`Group`]: one kill-on-drop container for any number of processes.
+//! [`Group`]: one kill-on-drop container for any number of processes, and what it
+//! reports ([`Stats`], [`ParentDeathScope`]).
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::command::{Command, Prepared, ShutdownPolicy};
+use crate::command::{child_stdin, Command, Prepared};
 use crate::error::{Error, Result};
 use crate::io::Pty;
+pub use crate::limits::Stats;
+use crate::mechanism::Mechanism;
+pub use crate::mechanism::ParentDeathScope;
 use crate::process::RunningProcess;
+use crate::settings::{container_setters, Settings, ShutdownPolicy};
 use crate::signal::Signal;
-use crate::sys::{Container, CreateError, StdioFds};
-
-/// How a group contains its processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Mechanism {
-    /// A cgroup v2 subtree (Linux). Holds every descendant, `setsid` daemons included;
-    /// torn down with `cgroup.kill`.
-    CgroupV2,
-    /// A POSIX process group per started process. A descendant that calls `setsid`
-    /// (or `setpgid`) leaves it and escapes.
-    ProcessGroup,
-}
-
-impl Mechanism {
-    /// The short name used by the CLI and in tracing: `cgroup-v2`, `process-group`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mechanism::CgroupV2 => "cgroup-v2",
-            Mechanism::ProcessGroup => "process-group",
-        }
-    }
-}
-
-impl fmt::Display for Mechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Mechanism {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "cgroup" | "cgroup-v2" | "cgroupv2" | "cgroup2" => Ok(Mechanism::CgroupV2),
-            "process-group" | "pgroup" | "processgroup" | "pgid" => Ok(Mechanism::ProcessGroup),
-            _ => Err(Error::InvalidInput(format!("unknown mechanism {s:?} (use cgroup or process-group)"))),
-        }
-    }
-}
+use crate::sys::{ChildIo, Container, CreateError, OsErrorClass, SpawnFailure};
 
 /// Builds a [`Group`] with a forced mechanism.
 ///
@@ -61,138 +26,17 @@ impl FromStr for Mechanism {
 /// assert_eq!(group.mechanism(), Mechanism::ProcessGroup);
 /// # Ok::<(), corral::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GroupBuilder {
-    mechanism: Option<Mechanism>,
-    warden: bool,
-    limits: LimitSpec,
-}
-
-impl Default for GroupBuilder {
-    fn default() -> Self {
-        GroupBuilder { mechanism: None, warden: true, limits: LimitSpec::default() }
-    }
-}
-
-/// Resource limits for a group's whole tree.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct LimitSpec {
-    pub memory_max: Option<u64>,
-    pub max_processes: Option<u64>,
-    pub cpu_quota: Option<f64>,
-    /// Account memory (current and peak) even without a limit.
-    pub account_memory: bool,
-}
-
-impl LimitSpec {
-    pub fn is_empty(&self) -> bool {
-        self.memory_max.is_none() && self.max_processes.is_none() && self.cpu_quota.is_none() && !self.account_memory
-    }
-
-    /// The name of the first limit asked for, for messages.
-    pub fn first_name(&self) -> &'static str {
-        if self.memory_max.is_some() || self.account_memory {
-            "memory_max"
-        } else if self.max_processes.is_some() {
-            "max_processes"
-        } else {
-            "cpu_quota"
-        }
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        if self.memory_max == Some(0) {
-            return Err(Error::InvalidInput("memory_max of zero bytes".into()));
-        }
-        if self.max_processes == Some(0) {
-            return Err(Error::InvalidInput("max_processes of zero".into()));
-        }
-        if let Some(c) = self.cpu_quota {
-            if !c.is_finite() || c <= 0.0 {
-                return Err(Error::InvalidInput(format!(
-                    "cpu_quota of {c} cores (it must be a positive, finite number)"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A snapshot of a group's resources. A metric this host cannot read is `None`,
-/// never a made-up zero.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Live processes in the group.
-    pub processes: usize,
-    /// CPU time (user + system) used by everything that ran in the group: cumulative
-    /// under a cgroup; for process groups, the live members' own and reaped children's.
-    pub cpu_time: Option<Duration>,
-    /// Memory in use by the tree now (bytes).
-    pub memory_current: Option<u64>,
-    /// The tree's peak memory (bytes), where the kernel accounts it (a memory cgroup).
-    pub memory_peak: Option<u64>,
-}
-
-/// What still dies with the owner when the owner itself dies without running any
-/// `Drop` (SIGKILL, abort, the OOM killer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ParentDeathScope {
-    /// Every descendant: the warden kills the cgroup.
-    WholeTree,
-    /// Every process still in the group's process groups; a descendant that called
-    /// `setsid` (or `setpgid`) has left them and survives.
-    ProcessGroup,
-    /// Nothing is guaranteed (no warden).
-    None,
+    settings: Settings,
 }
 
 impl GroupBuilder {
-    /// Forces this mechanism; if the host lacks it, [`build`](Self::build) fails with
-    /// an [`Unsupported`](crate::ErrorKind::Unsupported) error rather than falling back.
-    pub fn mechanism(mut self, mechanism: Mechanism) -> Self {
-        self.mechanism = Some(mechanism);
-        self
-    }
-
-    /// Whether a warden kills the tree if the owner dies without dropping the group
-    /// (default on). The warden is one helper process per owner, started with the
-    /// first group that wants it.
-    pub fn warden(mut self, on: bool) -> Self {
-        self.warden = on;
-        self
-    }
-
-    /// Caps the tree's memory (bytes); past it the kernel's OOM killer acts inside the
-    /// group. Enforced by cgroup v2 `memory.max`, or v1 `memory.limit_in_bytes` on
-    /// hybrid hosts; where neither is possible, [`build`](Self::build) fails.
-    pub fn memory_max(mut self, bytes: u64) -> Self {
-        self.limits.memory_max = Some(bytes);
-        self
-    }
-
-    /// Caps the number of processes (and threads) in the tree: the fork past it fails
-    /// with EAGAIN. Enforced by `pids.max` (v2, or v1 on hybrid hosts).
-    pub fn max_processes(mut self, n: u64) -> Self {
-        self.limits.max_processes = Some(n);
-        self
-    }
-
-    /// Caps the tree's CPU use to this many cores (e.g. 0.5 or 1.5). Enforced by
-    /// `cpu.max` (v2) or the v1 CFS quota.
-    pub fn cpu_quota(mut self, cores: f64) -> Self {
-        self.limits.cpu_quota = Some(cores);
-        self
-    }
-
-    /// Accounts the tree's memory (current and peak in [`Group::stats`]) without a limit.
-    pub fn account_memory(mut self) -> Self {
-        self.limits.account_memory = true;
-        self
-    }
+    container_setters!();
 
     /// Creates the container.
     pub fn build(self) -> Result<Group> {
-        Group::create(self.mechanism, self.warden, &self.limits, true)
+        Group::create(&self.settings, true)
     }
 }
 
@@ -236,7 +80,7 @@ impl Group {
     /// where one can be created, else a process group (see
     /// [`fallback_reason`](Self::fallback_reason)).
     pub fn new() -> Result<Group> {
-        Self::create(None, true, &LimitSpec::default(), true)
+        Self::create(&Settings::default(), true)
     }
 
     /// A builder, to force a mechanism.
@@ -244,14 +88,17 @@ impl Group {
         GroupBuilder::default()
     }
 
-    /// A verb's own group; `stats`: whether the verb reads the group's stats.
-    pub(crate) fn with_mechanism(mechanism: Option<Mechanism>, limits: &LimitSpec, stats: bool) -> Result<Group> {
-        Self::create(mechanism, true, limits, stats)
+    /// A run's own group (a verb's or a pipeline's), as its settings ask.
+    pub(crate) fn for_run(settings: &Settings) -> Result<Group> {
+        Self::create(settings, settings.collect_stats)
     }
 
-    fn create(mechanism: Option<Mechanism>, warden: bool, limits: &LimitSpec, stats: bool) -> Result<Group> {
-        limits.validate()?;
-        let created = Container::create(mechanism, warden, limits, stats).map_err(|e| match e {
+    /// `stats`: whether the caller may read the group's CPU time (a reused cgroup's
+    /// baseline is read only then).
+    fn create(settings: &Settings, stats: bool) -> Result<Group> {
+        settings.limits.validate()?;
+        let warden = settings.warden;
+        let created = Container::create(settings.mechanism, warden, &settings.limits, stats).map_err(|e| match e {
             CreateError::Unsupported(m, reason) => {
                 Error::Unsupported { operation: "creating a group", mechanism: m.to_string(), reason }
             }
@@ -267,14 +114,13 @@ impl Group {
                 tracing::debug!(mechanism = %mechanism, reason = %reason, "corral falls back to process groups");
             }
         }
-        let parent_death = match (&created.warden_problem, mechanism) {
-            (Some(problem), _) if warden => {
+        let parent_death = match &created.warden_problem {
+            _ if !warden => ParentDeathScope::None,
+            Some(problem) => {
                 tracing::warn!(mechanism = %mechanism, problem = %problem, "no warden: the tree survives an owner killed without Drop");
                 ParentDeathScope::None
             }
-            _ if !warden => ParentDeathScope::None,
-            (_, Mechanism::CgroupV2) => ParentDeathScope::WholeTree,
-            (_, Mechanism::ProcessGroup) => ParentDeathScope::ProcessGroup,
+            None => ParentDeathScope::guarded(mechanism),
         };
         Ok(Group {
             container: Some(created.container),
@@ -334,25 +180,50 @@ impl Group {
     /// (they belong to the verbs); stdin bytes are fed by a background task.
     pub fn start(&self, cmd: impl Borrow<Command>) -> Result<RunningProcess> {
         let cmd = cmd.borrow();
-        let mut process = self.spawn(cmd, &cmd.prepare()?, StdioFds::default())?;
+        let mut process = self.spawn(cmd, &cmd.prepare()?, None, None)?;
         process.feed_stdin_in_background(&cmd.stdin);
         process.start_line_pumps(&cmd.lines);
         Ok(process)
     }
 
     /// Spawns a prepared command into this group, with its PTY if it asks for one.
-    pub(crate) fn spawn(&self, cmd: &Command, prepared: &Prepared, mut fds: StdioFds) -> Result<RunningProcess> {
-        let mut master = None;
-        if let Some(size) = cmd.pty {
-            let (m, slave) = crate::sys::unix::pty::open(size).map_err(|e| Error::io("opening a PTY", e))?;
-            fds.pty_slave = Some(slave);
-            master = Some(m);
-        }
-        let spawned =
-            self.container().spawn(cmd, &prepared.program, &prepared.env, fds).map_err(|e| spawn_error(cmd, e))?;
-        let mut process = RunningProcess::new(spawned, cmd.display_name(), self.mechanism)?;
+    /// `stdin` and `stdout`, when given, replace what the command's own settings ask
+    /// for (a pipeline's pipes). A PTY command gets the terminal on stdout and stderr,
+    /// and on stdin unless one is given.
+    pub(crate) fn spawn(
+        &self,
+        cmd: &Command,
+        prepared: &Prepared,
+        stdin: Option<ChildIo>,
+        stdout: Option<ChildIo>,
+    ) -> Result<RunningProcess> {
+        let stdin = match stdin {
+            Some(io) => io,
+            None if cmd.pty.is_some() => ChildIo::Pty,
+            None => child_stdin(&cmd.stdin),
+        };
+        let (request, master) = match cmd.pty {
+            Some(_) if stdout.is_some() => {
+                return Err(Error::InvalidInput("a PTY's output cannot be piped to another process".into()))
+            }
+            Some(size) => {
+                let (master, slave) = crate::sys::open_pty(size).map_err(|e| Error::io("opening a PTY", e))?;
+                (cmd.request(prepared, stdin, ChildIo::Pty, ChildIo::Pty, Some(slave)), Some(master))
+            }
+            None => {
+                let out = |s: crate::stdio::Stdio| match s {
+                    crate::stdio::Stdio::Capture => ChildIo::Pipe,
+                    crate::stdio::Stdio::Inherit => ChildIo::Inherit,
+                    crate::stdio::Stdio::Null => ChildIo::Null,
+                };
+                let stdout = stdout.unwrap_or_else(|| out(cmd.stdout));
+                (cmd.request(prepared, stdin, stdout, out(cmd.stderr), None), None)
+            }
+        };
+        let spawned = self.container().spawn(request).map_err(|e| spawn_error(cmd, e))?;
+        let mut process = RunningProcess::new(spawned, cmd.display_name(), self.mechanism);
         if let Some(m) = master {
-            process.set_pty(Pty::new(m).map_err(|e| Error::io("registering the PTY", e))?);
+            process.set_pty(Pty::new(m));
         }
         Ok(process)
     }
@@ -384,8 +255,8 @@ impl Group {
     /// (which the kernel allows only for our own children before they exec). Where it
     /// cannot be done, an [`Unsupported`](crate::ErrorKind::Unsupported) error says why.
     pub fn adopt(&self, pid: u32) -> Result<()> {
-        self.container().adopt(pid).map_err(|e| match e.raw_os_error() {
-            Some(libc::ESRCH) => Error::InvalidInput(format!("no process {pid} to adopt")),
+        self.container().adopt(pid).map_err(|e| match crate::sys::os_error_class(e.raw_os_error()) {
+            OsErrorClass::NoProcess => Error::InvalidInput(format!("no process {pid} to adopt")),
             _ => Error::Unsupported {
                 operation: "adopt",
                 mechanism: self.mechanism.to_string(),
@@ -494,15 +365,15 @@ pub fn flush_teardowns(limit: Duration) -> bool {
     crate::sys::flush_teardowns(limit)
 }
 
-fn spawn_error(cmd: &Command, failure: crate::sys::SpawnFailure) -> Error {
-    use crate::sys::SpawnFailure;
+fn spawn_error(cmd: &Command, failure: SpawnFailure) -> Error {
+    let class = |e: &std::io::Error| crate::sys::os_error_class(e.raw_os_error());
     let e = match failure {
         SpawnFailure::Other(e) => e,
         SpawnFailure::WorkingDir(e) => {
             let path = cmd.cwd.clone().unwrap_or_default();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::WorkingDirNotFound { path },
-                Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied {
+            return match class(&e) {
+                OsErrorClass::NotFound => Error::WorkingDirNotFound { path },
+                OsErrorClass::Denied => Error::PermissionDenied {
                     what: format!("entering the working directory {}", path.display()),
                     source: Some(e),
                 },
@@ -519,11 +390,11 @@ fn spawn_error(cmd: &Command, failure: crate::sys::SpawnFailure) -> Error {
             }
         }
     };
-    match e.raw_os_error() {
-        // The program resolved before the spawn, so ENOENT here is its interpreter
+    match class(&e) {
+        // The program resolved before the spawn, so "not found" here is its interpreter
         // (`#!`) or a directory that vanished in between.
-        Some(libc::ENOENT) => Error::ProgramNotFound { program: cmd.program_lossy() },
-        Some(libc::EACCES) | Some(libc::EPERM) => {
+        OsErrorClass::NotFound => Error::ProgramNotFound { program: cmd.program_lossy() },
+        OsErrorClass::Denied => {
             Error::PermissionDenied { what: format!("starting {}", cmd.program_lossy()), source: Some(e) }
         }
         _ => Error::Spawn { program: cmd.program_lossy(), source: e },

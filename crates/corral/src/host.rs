@@ -1,9 +1,10 @@
-//! What this host offers: the facts `corral doctor` prints.
+//! What this host offers: the facts `corral doctor` prints. Plain data here;
+//! [`HostReport::detect`] is implemented by the platform layer, which finds them out
+//! by trying each feature once.
 
 use std::path::PathBuf;
 
-use crate::group::Mechanism;
-use crate::sys::Container;
+use crate::mechanism::{Mechanism, ParentDeathScope};
 
 /// A report on this host's containment features, made by trying them.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ pub struct HostReport {
     /// Why it is not [`SpawnPath::Clone3`], when it is not.
     pub spawn_path_reason: Option<String>,
     /// What dies with an owner killed without `Drop`, with the default group here.
-    pub parent_death_scope: crate::group::ParentDeathScope,
+    pub parent_death_scope: ParentDeathScope,
     /// Why there is no warden, when there is none.
     pub warden_problem: Option<String>,
     /// For `memory_max`, `max_processes` and `cpu_quota`: how this host enforces it,
@@ -64,95 +65,5 @@ impl std::fmt::Display for SpawnPath {
             SpawnPath::Clone3 => "clone3 (CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)",
             SpawnPath::Portable => "portable (std::process::Command, fork + exec for a cgroup)",
         })
-    }
-}
-
-impl HostReport {
-    /// Probes the host. Creates and removes one empty cgroup directory.
-    pub fn probe() -> HostReport {
-        let kernel = rustix::system::uname().release().to_string_lossy().into_owned();
-        #[cfg(target_os = "linux")]
-        let (cgroup2_mount, own_cgroup, cgroup_base) = match crate::sys::linux::cgroup::host() {
-            Ok(h) => (Some(h.mount.clone()), Some(h.own.clone()), Some(h.base.clone())),
-            Err(_) => (None, None, None),
-        };
-        #[cfg(not(target_os = "linux"))]
-        let (cgroup2_mount, own_cgroup, cgroup_base) = (None, None, None);
-        #[cfg(target_os = "linux")]
-        let pidfd = crate::sys::linux::probe::pidfd_works();
-        #[cfg(not(target_os = "linux"))]
-        let pidfd = false;
-
-        let mut report = HostReport {
-            mechanism: Mechanism::ProcessGroup,
-            fallback_reason: None,
-            kernel,
-            cgroup2_mount,
-            own_cgroup,
-            cgroup_base,
-            cgroup_writable: false,
-            cgroup_kill: false,
-            cgroup_freeze: false,
-            clone3_into_cgroup: None,
-            pidfd,
-            spawn_path: SpawnPath::Portable,
-            spawn_path_reason: None,
-            parent_death_scope: crate::group::ParentDeathScope::None,
-            warden_problem: None,
-            limits: Vec::new(),
-        };
-        #[cfg(target_os = "linux")]
-        let warden = crate::sys::linux::warden::get().map(|_| ());
-        #[cfg(not(target_os = "linux"))]
-        let warden: Result<(), String> = Err("no warden on this platform yet".into());
-        match Container::create(None, false, &Default::default(), false) {
-            Ok(created) => {
-                report.mechanism = created.container.mechanism();
-                report.parent_death_scope = match (&warden, report.mechanism) {
-                    (Err(_), _) => crate::group::ParentDeathScope::None,
-                    (Ok(()), Mechanism::CgroupV2) => crate::group::ParentDeathScope::WholeTree,
-                    (Ok(()), Mechanism::ProcessGroup) => crate::group::ParentDeathScope::ProcessGroup,
-                };
-                report.warden_problem = warden.err();
-                report.fallback_reason = created.fallback_reason;
-                #[cfg(target_os = "linux")]
-                for (limit, controller) in [("memory_max", "memory"), ("max_processes", "pids"), ("cpu_quota", "cpu")] {
-                    let how = match created.container.cgroup_path() {
-                        Some(dir) => crate::sys::linux::limits::enforcement(Some(dir), controller),
-                        None => Err("limits need the cgroup mechanism".to_string()),
-                    };
-                    report.limits.push((limit, how));
-                }
-                if let Some(dir) = created.container.cgroup_path() {
-                    report.cgroup_writable = true;
-                    report.cgroup_kill = dir.join("cgroup.kill").exists();
-                    report.cgroup_freeze = dir.join("cgroup.freeze").exists();
-                    #[cfg(target_os = "linux")]
-                    {
-                        report.clone3_into_cgroup = crate::sys::linux::probe::clone3_into_cgroup_works(dir).ok();
-                    }
-                }
-                #[cfg(target_os = "linux")]
-                {
-                    (report.spawn_path, report.spawn_path_reason) = crate::sys::spawn_path();
-                    if report.spawn_path == SpawnPath::Clone3 {
-                        if let Err(reason) = crate::sys::linux::probe::fast_spawn_works(created.container.cgroup_dir())
-                        {
-                            (report.spawn_path, report.spawn_path_reason) = (SpawnPath::Portable, Some(reason));
-                        }
-                    }
-                }
-                // The probe children were reaped, so the directory is empty (and, without
-                // a warden, is removed rather than kept for reuse).
-                if let Err(failed) = created.container.release() {
-                    failed.0.teardown_in_background();
-                    crate::group::flush_teardowns(std::time::Duration::from_secs(5));
-                }
-            }
-            Err(crate::sys::CreateError::Unsupported(_, reason) | crate::sys::CreateError::Limit(_, reason)) => {
-                report.fallback_reason = Some(reason)
-            }
-        }
-        report
     }
 }

@@ -6,60 +6,110 @@
 //! POSIX process group. The mechanism in force is always visible
 //! ([`Group::mechanism`], [`Output::mechanism`]), never a silent downgrade.
 //!
-//! ```no_run
-//! # async fn demo() -> corral::Result<()> {
-//! use corral::{Command, Outcome};
-//! use std::time::Duration;
+//! The main types are here at the root: [`Command`] and its verbs
+//! ([`output`](Command::output), [`run`](Command::run),
+//! [`exit_code`](Command::exit_code), [`test`](Command::test)), [`Group`],
+//! [`RunningProcess`] and [`Error`]. The rest lives in named modules:
+//! [`pipeline`], [`io`] (lines, tees, PTYs), [`group`] (stats, owner-death scope),
+//! [`process`], [`retry`], [`readiness`], [`supervise`], [`registry`], [`host`] and
+//! [`blocking`].
 //!
-//! // run and capture: a non-zero exit is data, not an error
-//! let out = Command::new("git").args(["rev-parse", "HEAD"]).output().await?;
-//! // must succeed, trimmed stdout
-//! let version = Command::new("rustc").arg("--version").run().await?;
-//! // a timeout applies the cancel policy (SIGTERM, 5 s grace, SIGKILL) to the whole tree
-//! let slow = Command::new("sh").args(["-c", "sleep 100 & sleep 100"])
+//! Run a program and capture everything; a non-zero exit is data, not an error:
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+//! use corral::{Command, Outcome};
+//! let out = Command::new("sh").args(["-c", "echo hi; exit 3"]).output().await?;
+//! assert_eq!(out.outcome, Outcome::Exited(3));
+//! assert_eq!(out.stdout, b"hi\n");
+//! # Ok(()) }
+//! ```
+//!
+//! Require success and take the trimmed output:
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+//! let greeting = corral::Command::new("echo").arg("hello").run().await?;
+//! assert_eq!(greeting, "hello");
+//! # Ok(()) }
+//! ```
+//!
+//! Bound a run in time: the cancel policy (SIGTERM, a grace period, SIGKILL) ends the
+//! whole tree, grandchildren included:
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+//! use corral::{Command, Outcome, Signal};
+//! use std::time::Duration;
+//! let slow = Command::new("sh")
+//!     .args(["-c", "sleep 100 & sleep 100"])
 //!     .timeout(Duration::from_millis(200))
+//!     .cancel_signal(Signal::Int)
+//!     .grace(Duration::from_secs(1))
 //!     .output()
 //!     .await?;
 //! assert_eq!(slow.outcome, Outcome::TimedOut);
 //! # Ok(()) }
 //! ```
 //!
+//! Keep processes in one kill-on-drop container:
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+//! use corral::{Command, Group, ShutdownPolicy, Signal, Stdio};
+//! use std::time::Duration;
+//! let group = Group::new()?;
+//! let mut server = group.start(Command::new("sleep").arg("1000").stdout(Stdio::Null))?;
+//! group.shutdown(ShutdownPolicy::graceful(Signal::Term, Duration::from_secs(5))).await?;
+//! assert_eq!(server.wait().await?.signal(), Some(Signal::Term));
+//! group.close().await?; // or drop it: whatever is left is killed
+//! # Ok(()) }
+//! ```
+//!
+//! Pipe programs together without a shell:
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+//! use corral::{pipeline::Pipe, Command};
+//! let sorted = Pipe::new([Command::new("printf").arg("b\na\n"), Command::new("sort")]).run().await?;
+//! assert_eq!(sorted, "a\nb");
+//! # Ok(()) }
+//! ```
+//!
 //! Tracing events (target `corral`) name the program, pid, mechanism, outcome and
 //! elapsed time; never arguments, environment, working directory or output.
 
-#![cfg(unix)]
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
 pub mod blocking;
 mod command;
 mod error;
-mod group;
+mod exec;
+pub mod group;
 pub mod host;
-mod io;
-mod pipeline;
-mod probe;
-mod process;
-mod registry;
-mod retry;
+pub mod io;
+mod limits;
+mod mechanism;
+mod outcome;
+pub mod pipeline;
+pub mod process;
+mod pty_size;
+pub mod readiness;
+pub mod registry;
+pub mod retry;
 mod run;
+mod settings;
 mod signal;
-mod supervise;
+mod stdio;
+pub mod supervise;
 mod sys;
 
-pub use command::{Command, ShutdownPolicy, Stdin, Stdio};
+pub use command::Command;
 pub use encoding_rs;
 pub use error::{Error, ErrorKind, Result, STDERR_TAIL_BYTES};
-pub use group::{flush_teardowns, Group, GroupBuilder, Mechanism, ParentDeathScope, Stats};
-pub use io::{
-    Line, LineCallback, LineStream, Overflow, Pty, PtySize, StdinReader, StreamKind, Tee, DEFAULT_LINE_BUFFER,
-    DEFAULT_MAX_LINE_LEN,
-};
-pub use pipeline::{Pipe, PipeOutput, StageOutput};
-pub use probe::PROBE_INTERVAL;
-pub use process::{wait_all, wait_any, Profile, RunningProcess};
-pub use registry::{Entry, EntryId, ForwardingSignaller, LocalSignaller, Registry, Signaller, Target};
-pub use retry::{is_transient, Classifier};
-pub use run::{Outcome, Output, TextOutput};
-pub use signal::Signal;
-pub use supervise::{RestartPolicy, StopPredicate, StopReason, Supervisor, SupervisorReport};
+pub use group::{Group, GroupBuilder};
+pub use mechanism::Mechanism;
+pub use outcome::Outcome;
+pub use process::RunningProcess;
+pub use run::{Output, TextOutput};
+pub use settings::ShutdownPolicy;
+pub use signal::{ParseSignalError, Signal};
+pub use stdio::{Stdin, Stdio};
 pub use tokio_util::sync::CancellationToken;

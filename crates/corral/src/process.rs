@@ -1,33 +1,32 @@
-//! [`RunningProcess`]: a started process, and ways to wait on several.
+//! [`RunningProcess`]: a started process, what it used ([`Profile`]), and ways to
+//! wait on several ([`wait_any`], [`wait_all`]).
 
-use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{join_all, select_all};
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
-use crate::command::Stdin;
 use crate::error::{Error, Result};
-use crate::group::Mechanism;
 use crate::io::pump::{Channel, Pump};
 use crate::io::queue::LineQueue;
 use crate::io::{LineOptions, LineStream, Pty, StreamKind, DEFAULT_LINE_BUFFER};
-use crate::run::Outcome;
+use crate::mechanism::Mechanism;
+use crate::outcome::Outcome;
 use crate::signal::Signal;
+use crate::stdio::Stdin;
+use crate::sys::{Child, Exit, Spawned};
 
 /// A process started by [`Group::start`](crate::Group::start). Dropping it does not
 /// kill it: the group owns the lifetime of everything in it.
 #[derive(Debug)]
 pub struct RunningProcess {
-    /// The portable spawn path's handle: kept so that tokio never reaps the child
-    /// behind our back, and waited on where there is no pidfd. (Boxed, like the other
-    /// parts not every process has: an owner may manage thousands of these.)
-    child: Option<Box<Child>>,
+    child: Child,
+    /// Boxed, like the other parts not every process has: an owner may manage
+    /// thousands of these.
     pipes: Option<Box<Pipes>>,
-    pid: u32,
     program: Box<str>,
     mechanism: Mechanism,
     started: Instant,
@@ -37,9 +36,6 @@ pub struct RunningProcess {
     /// Lines dropped by the drop-newest policy (shared with the pumps), once streaming.
     dropped: Option<Arc<AtomicU64>>,
     pty: Option<Box<Pty>>,
-    /// Linux: corral reaps its own child through a pidfd (with rusage).
-    #[cfg(target_os = "linux")]
-    pidfd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
     /// Boxed: filled in only once the process has been reaped.
     profile: Option<Box<Profile>>,
 }
@@ -64,27 +60,13 @@ pub struct Profile {
 }
 
 impl RunningProcess {
-    pub(crate) fn new(spawned: crate::sys::Spawned, program: String, mechanism: Mechanism) -> Result<Self> {
-        let pid = spawned.pid;
-        tracing::debug!(program = %program, pid, mechanism = %mechanism, "spawned");
-        #[cfg(target_os = "linux")]
-        let pidfd = match spawned.pidfd.map(crate::sys::linux::pidfd::register) {
-            None => None,
-            Some(Ok(fd)) => Some(fd),
-            // The portable path's tokio handle can still wait for it.
-            Some(Err(_)) if spawned.child.is_some() => None,
-            Some(Err((fd, e))) => {
-                // Nothing else could ever reap it: do not leave it running unmanaged.
-                crate::sys::linux::pidfd::kill_and_reap(&fd);
-                return Err(Error::io(format!("registering pid {pid} with the runtime"), e));
-            }
-        };
+    pub(crate) fn new(spawned: Spawned, program: String, mechanism: Mechanism) -> Self {
+        tracing::debug!(program = %program, pid = spawned.child.pid(), mechanism = %mechanism, "spawned");
         let has_pipes = spawned.stdin.is_some() || spawned.stdout.is_some() || spawned.stderr.is_some();
-        Ok(RunningProcess {
-            child: spawned.child.map(Box::new),
+        RunningProcess {
+            child: spawned.child,
             pipes: has_pipes
                 .then(|| Box::new(Pipes { stdin: spawned.stdin, stdout: spawned.stdout, stderr: spawned.stderr })),
-            pid,
             program: program.into_boxed_str(),
             mechanism,
             started: Instant::now(),
@@ -93,10 +75,8 @@ impl RunningProcess {
             lines: None,
             dropped: None,
             pty: None,
-            #[cfg(target_os = "linux")]
-            pidfd,
             profile: None,
-        })
+        }
     }
 
     pub(crate) fn set_pty(&mut self, pty: Pty) {
@@ -163,7 +143,7 @@ impl RunningProcess {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.child.pid()
     }
 
     /// The mechanism containing it.
@@ -182,34 +162,16 @@ impl RunningProcess {
         if let Some(o) = self.outcome {
             return Ok(o);
         }
-        #[cfg(target_os = "linux")]
-        if let Some(fd) = &self.pidfd {
-            let reaped = crate::sys::linux::pidfd::reap(fd)
-                .await
-                .map_err(|e| Error::io(format!("waiting for pid {}", self.pid), e))?;
-            return Ok(self.record_reaped(reaped));
-        }
-        let Some(child) = self.child.as_mut() else {
-            return Err(Error::io(format!("waiting for pid {}", self.pid), std::io::ErrorKind::NotFound.into()));
-        };
-        let status = child.wait().await.map_err(|e| Error::io(format!("waiting for pid {}", self.pid), e))?;
-        Ok(self.record(status))
+        let exit = self.child.wait().await.map_err(|e| Error::io(format!("waiting for pid {}", self.pid()), e))?;
+        Ok(self.record(exit))
     }
 
-    #[cfg(target_os = "linux")]
-    fn record_reaped(&mut self, r: crate::sys::linux::pidfd::Reaped) -> Outcome {
-        let outcome = match r.code {
-            libc::CLD_EXITED => Outcome::Exited(r.status),
-            code => Outcome::Signalled { signal: r.status, core_dumped: code == libc::CLD_DUMPED },
-        };
-        self.profile = Some(Box::new(Profile {
-            wall: self.started.elapsed(),
-            cpu_time: Some(r.cpu),
-            peak_rss: Some(r.max_rss_bytes),
-        }));
-        self.log_exit(outcome);
-        self.outcome = Some(outcome);
-        outcome
+    fn record(&mut self, exit: Exit) -> Outcome {
+        self.profile =
+            Some(Box::new(Profile { wall: self.started.elapsed(), cpu_time: exit.cpu_time, peak_rss: exit.peak_rss }));
+        self.log_exit(exit.outcome);
+        self.outcome = Some(exit.outcome);
+        exit.outcome
     }
 
     /// Wall time, CPU time and peak RSS of this run, once it has been waited for.
@@ -222,33 +184,14 @@ impl RunningProcess {
         if let Some(o) = self.outcome {
             return Ok(Some(o));
         }
-        #[cfg(target_os = "linux")]
-        if let Some(fd) = &self.pidfd {
-            let reaped = crate::sys::linux::pidfd::try_reap(std::os::fd::AsFd::as_fd(fd.get_ref()))
-                .map_err(|e| Error::io(format!("polling pid {}", self.pid), e))?;
-            return Ok(reaped.map(|r| self.record_reaped(r)));
-        }
-        let Some(child) = self.child.as_mut() else {
-            return Err(Error::io(format!("polling pid {}", self.pid), std::io::ErrorKind::NotFound.into()));
-        };
-        match child.try_wait().map_err(|e| Error::io(format!("polling pid {}", self.pid), e))? {
-            Some(status) => Ok(Some(self.record(status))),
-            None => Ok(None),
-        }
-    }
-
-    fn record(&mut self, status: std::process::ExitStatus) -> Outcome {
-        let outcome = Outcome::from_status(status);
-        self.profile = Some(Box::new(Profile { wall: self.started.elapsed(), cpu_time: None, peak_rss: None }));
-        self.log_exit(outcome);
-        self.outcome = Some(outcome);
-        outcome
+        let exit = self.child.try_wait().map_err(|e| Error::io(format!("polling pid {}", self.pid()), e))?;
+        Ok(exit.map(|e| self.record(e)))
     }
 
     fn log_exit(&self, outcome: Outcome) {
         tracing::debug!(
             program = %self.program,
-            pid = self.pid,
+            pid = self.pid(),
             mechanism = %self.mechanism,
             outcome = %outcome,
             elapsed_ms = self.started.elapsed().as_millis() as u64,
@@ -264,20 +207,10 @@ impl RunningProcess {
     /// Sends `sig` to this process only; a no-op once it has been reaped (its pid may
     /// belong to someone else by then).
     pub fn signal(&mut self, sig: Signal) -> Result<()> {
-        if self.outcome.is_some() || self.child.as_ref().is_some_and(|c| c.id().is_none()) {
+        if self.outcome.is_some() {
             return Ok(());
         }
-        // Through the pidfd: it can only ever reach this process.
-        #[cfg(target_os = "linux")]
-        if let Some(fd) = &self.pidfd {
-            return match rustix::process::pidfd_send_signal(fd.get_ref(), crate::sys::unix::to_rustix(sig)) {
-                Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-                Err(e) => Err(Error::io(format!("sending {sig} to pid {}", self.pid), e.into())),
-            };
-        }
-        crate::sys::unix::signal_pid(self.pid, sig)
-            .map(|_| ())
-            .map_err(|e| Error::io(format!("sending {sig} to pid {}", self.pid), e))
+        self.child.signal(sig).map_err(|e| Error::io(format!("sending {sig} to pid {}", self.pid()), e))
     }
 
     /// The write end of its standard input, when it is piped ([`Stdin::Bytes`] is fed by
@@ -318,24 +251,6 @@ impl Drop for RunningProcess {
     fn drop(&mut self) {
         if let Some(f) = self.feeder.take() {
             f.abort();
-        }
-        // A fast-path child has no tokio handle to reap it once we forget it.
-        #[cfg(target_os = "linux")]
-        if self.outcome.is_none() && self.child.is_none() {
-            if let Some(fd) = self.pidfd.take() {
-                crate::sys::linux::pidfd::reap_in_background(fd);
-            }
-        }
-    }
-}
-
-impl Outcome {
-    pub(crate) fn from_status(status: std::process::ExitStatus) -> Outcome {
-        match (status.code(), status.signal()) {
-            (Some(code), _) => Outcome::Exited(code),
-            (None, Some(signal)) => Outcome::Signalled { signal, core_dumped: status.core_dumped() },
-            // Neither code nor signal (stopped/continued is never reported by wait here).
-            (None, None) => Outcome::Exited(status.into_raw()),
         }
     }
 }

@@ -9,8 +9,9 @@ use futures_util::future::BoxFuture;
 
 use crate::command::Command;
 use crate::error::{Error, Result};
-use crate::group::{Group, Mechanism};
-use crate::run::Outcome;
+use crate::group::Group;
+use crate::mechanism::Mechanism;
+use crate::outcome::Outcome;
 use crate::signal::Signal;
 
 /// A registry entry's id.
@@ -53,17 +54,13 @@ impl Signaller for LocalSignaller {
                     return Ok(false); // the id now belongs to someone else
                 }
             }
-            let Some(p) = rustix::process::Pid::from_raw(entry.pgid) else {
+            if entry.pgid <= 1 {
                 return Err(Error::InvalidInput(format!("process group id {}", entry.pgid)));
-            };
-            match rustix::process::kill_process_group(p, crate::sys::unix::to_rustix(sig)) {
-                Ok(()) => Ok(true),
-                Err(rustix::io::Errno::SRCH) => Ok(false),
-                Err(e) => Err(Error::PermissionDenied {
-                    what: format!("sending {sig} to process group {}", entry.pgid),
-                    source: Some(e.into()),
-                }),
             }
+            crate::sys::signal_process_group(entry.pgid, sig).map_err(|e| Error::PermissionDenied {
+                what: format!("sending {sig} to process group {}", entry.pgid),
+                source: Some(e),
+            })
         })
     }
 }
@@ -137,7 +134,8 @@ pub enum Target<'a> {
 ///
 /// ```no_run
 /// # async fn demo(pgid: i32) -> corral::Result<()> {
-/// use corral::{Registry, Signal, Target};
+/// use corral::registry::{Registry, Target};
+/// use corral::Signal;
 /// let registry = Registry::new();
 /// registry.register(Target::Pgid { pgid, incarnation: None }, "window 3: build")?;
 /// for (id, delivered) in registry.signal_all(Signal::Term).await {
@@ -244,7 +242,7 @@ impl Registry {
     }
 }
 
-/// The start time of a local process (field 22 of `/proc/PID/stat`).
+/// The start time of a local process (field 22 of `/proc/PID/stat` on Linux).
 fn start_time(pid: i32) -> Option<u64> {
-    crate::sys::unix::proc_stat(u32::try_from(pid).ok()?)?.start_time
+    crate::sys::start_time(u32::try_from(pid).ok()?)
 }

@@ -1,81 +1,16 @@
 //! The verbs: [`Command::output`], [`Command::run`], [`Command::exit_code`],
-//! [`Command::probe`], and what they return.
+//! [`Command::test`], and what they return. Each runs through the execution engine
+//! (`exec.rs`) as a chain of one.
 
-use std::fmt;
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::Duration;
 
-use tokio::io::AsyncRead;
-use tokio_util::sync::CancellationToken;
-
-use crate::command::{Command, Stdio};
-use crate::error::{Error, Result};
-use crate::group::{Group, Mechanism};
-use crate::io::pump::Pump;
-use crate::io::{StreamKind, Tee};
-use crate::process::feed_stdin;
-use crate::signal::Signal;
-use crate::sys::StdioFds;
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The process exited with this code.
-    Exited(i32),
-    /// The process was killed by a signal (its raw number; see [`Outcome::signal`]).
-    Signalled {
-        /// The signal number.
-        signal: i32,
-        /// Whether it dumped core.
-        core_dumped: bool,
-    },
-    /// The command's timeout expired and the cancel policy ended the tree.
-    TimedOut,
-    /// The caller cancelled and the cancel policy ended the tree.
-    Cancelled,
-    /// The kernel's OOM killer killed it (SIGKILL) because the tree reached its
-    /// memory limit.
-    OomKilled,
-}
-
-impl Outcome {
-    /// The exit code, if it exited.
-    pub fn code(&self) -> Option<i32> {
-        match self {
-            Outcome::Exited(c) => Some(*c),
-            _ => None,
-        }
-    }
-
-    /// The signal that killed it, if one did and corral knows its name.
-    pub fn signal(&self) -> Option<Signal> {
-        match self {
-            Outcome::Signalled { signal, .. } => Signal::from_raw(*signal),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Exited(c) => write!(f, "exited with code {c}"),
-            Outcome::Signalled { signal, core_dumped } => {
-                match Signal::from_raw(*signal) {
-                    Some(s) => write!(f, "killed by {s}")?,
-                    None => write!(f, "killed by signal {signal}")?,
-                }
-                if *core_dumped {
-                    f.write_str(" (core dumped)")?;
-                }
-                Ok(())
-            }
-            Outcome::TimedOut => f.write_str("timed out"),
-            Outcome::Cancelled => f.write_str("cancelled"),
-            Outcome::OomKilled => f.write_str("killed by the OOM killer at the memory limit"),
-        }
-    }
-}
+use crate::command::Command;
+use crate::error::{Error, ErrorKind, Result};
+use crate::exec::decode;
+use crate::limits::Stats;
+use crate::mechanism::Mechanism;
+use crate::outcome::Outcome;
 
 /// Everything about a finished run. A non-zero exit is data here, not an error.
 #[derive(Debug, Clone)]
@@ -93,14 +28,14 @@ pub struct Output {
     /// The pid it had.
     pub pid: u32,
     /// The tree's resources at the end, with [`Command::collect_stats`].
-    pub stats: Option<crate::group::Stats>,
+    pub stats: Option<Stats>,
     ok_codes: Vec<i32>,
 }
 
 impl Output {
     /// Whether it exited with 0 or one of the command's `ok_codes`.
     pub fn success(&self) -> bool {
-        matches!(self.outcome, Outcome::Exited(c) if c == 0 || self.ok_codes.contains(&c))
+        self.outcome.is_success(&self.ok_codes)
     }
 
     /// Standard output as text (invalid UTF-8 replaced).
@@ -163,7 +98,18 @@ impl Command {
     /// # Ok(()) }
     /// ```
     pub async fn output(&self) -> Result<Output> {
-        execute(self).await
+        let ran = crate::exec::execute(&[self], &self.settings, None).await?;
+        let stage = ran.stages.into_iter().next().expect("a chain of one has one stage");
+        Ok(Output {
+            stdout: ran.stdout,
+            stderr: stage.stderr,
+            outcome: ran.chain.unwrap_or(stage.outcome),
+            duration: ran.duration,
+            mechanism: ran.mechanism,
+            pid: stage.pid,
+            stats: ran.stats,
+            ok_codes: self.ok_codes.clone(),
+        })
     }
 
     /// Runs the command and requires success (exit 0 or an `ok_code`); returns its
@@ -192,9 +138,15 @@ impl Command {
         .await
     }
 
-    /// Runs the command as a yes/no question, like `grep -q` or `git diff --quiet`:
-    /// exit 0 is `true`, exit 1 is `false`, anything else is an error.
-    pub async fn probe(&self) -> Result<bool> {
+    /// Runs the command as a yes/no question, like `test(1)`, `grep -q` or
+    /// `git diff --quiet`: exit 0 is `true`, exit 1 is `false`, anything else is an error.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> corral::Result<()> {
+    /// let clean = corral::Command::new("git").args(["diff", "--quiet"]).test().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn test(&self) -> Result<bool> {
         self.retrying(|| async {
             let out = self.output().await?;
             match out.outcome {
@@ -207,159 +159,33 @@ impl Command {
     }
 
     fn failure(&self, out: &Output) -> Error {
-        match out.outcome {
-            Outcome::TimedOut => {
-                Error::TimedOut { program: self.program_lossy(), timeout: self.timeout.unwrap_or_default() }
-            }
-            Outcome::Cancelled => Error::Cancelled { program: self.program_lossy() },
-            outcome => Error::CommandFailed {
-                program: self.program_lossy(),
-                outcome,
-                stderr_tail: Error::stderr_tail(&out.stderr),
-            },
-        }
+        Error::from_outcome(self.program_lossy(), out.outcome, self.settings.timeout, &out.stderr)
     }
-}
 
-enum Ended {
-    Exited(Result<Outcome>),
-    TimedOut,
-    Cancelled,
-}
-
-async fn execute(cmd: &Command) -> Result<Output> {
-    let prepared = cmd.prepare()?;
-    let group = Group::with_mechanism(cmd.mechanism, &cmd.limits, cmd.collect_stats)?;
-    let mut process = match group.spawn(cmd, &prepared, StdioFds::default()) {
-        Ok(p) => p,
-        Err(e) => {
-            // Remove the (empty) container before returning: nothing is left behind.
-            let _ = group.close().await;
-            return Err(e);
-        }
-    };
-    let pid = process.pid();
-    let started = Instant::now();
-    let stdin = process.take_stdin();
-    let pty = process.take_pty();
-    let stdout = process.take_stdout();
-    let stderr = process.take_stderr();
-    // Cancelled once the whole tree is gone: the readers then take what is left in the
-    // pipes and stop, even if an escaped process (outside the container) still holds them.
-    let tree_gone = CancellationToken::new();
-
-    let control = async {
-        let _gone = tree_gone.clone().drop_guard();
-        let ended = tokio::select! {
-            biased;
-            r = process.wait() => Ended::Exited(r),
-            _ = sleep_opt(cmd.timeout) => Ended::TimedOut,
-            _ = cancelled_opt(cmd.cancel_token.as_ref()) => Ended::Cancelled,
-        };
-        let outcome = match ended {
-            Ended::Exited(r) => {
-                let outcome = r?;
-                match outcome {
-                    Outcome::Signalled { signal: libc::SIGKILL, .. } if group.oom_kills().unwrap_or(0) > 0 => {
-                        tracing::warn!(program = %cmd.display_name(), pid, "killed by the OOM killer");
-                        Outcome::OomKilled
-                    }
-                    other => other,
-                }
+    /// Runs `attempt` under the retry policy (once without one).
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let Some(policy) = &self.retry else { return attempt().await };
+        let mut n = 1;
+        loop {
+            let err = match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if err.kind() == ErrorKind::Cancelled || n >= policy.max_attempts || !(policy.classifier)(&err) {
+                return Err(err);
             }
-            Ended::TimedOut => {
-                tracing::warn!(
-                    program = %cmd.display_name(), pid, mechanism = %group.mechanism(),
-                    timeout_ms = cmd.timeout.unwrap_or_default().as_millis() as u64,
-                    "timed out; applying the cancel policy"
-                );
-                group.terminate(cmd.cancel).await?;
-                process.wait().await?;
-                Outcome::TimedOut
-            }
-            Ended::Cancelled => {
-                tracing::debug!(program = %cmd.display_name(), pid, mechanism = %group.mechanism(), "cancelled; applying the cancel policy");
-                group.terminate(cmd.cancel).await?;
-                process.wait().await?;
-                Outcome::Cancelled
-            }
-        };
-        // Whatever the main process left behind goes now (the cancel policy has already
-        // run on a timeout or cancellation).
-        group.kill_rest_and_wait().await?;
-        Ok::<_, Error>(outcome)
-    };
-    let read_stdout = async {
-        match pty {
-            // A PTY's output is the run's stdout: captured, or copied to ours.
-            Some(pty) => {
-                let mut opts = cmd.lines.clone();
-                if cmd.stdout == Stdio::Inherit {
-                    opts.tee_stdout = Some(Tee::new(tokio::io::stdout()));
-                }
-                let capture = cmd.stdout == Stdio::Capture;
-                Pump::new(StreamKind::Stdout, capture, &opts, None).run(pty, Some(tree_gone.clone())).await
-            }
-            None => read_pipe(stdout, StreamKind::Stdout, cmd, &tree_gone).await,
-        }
-    };
-    let feed = async {
-        if let Some(pipe) = stdin {
+            tracing::debug!(program = %self.display_name(), attempt = n, backoff_ms = policy.backoff.as_millis() as u64, "retrying");
             tokio::select! {
-                _ = feed_stdin(pipe, cmd.stdin.clone()) => {}
-                _ = tree_gone.cancelled() => {}
+                _ = tokio::time::sleep(policy.backoff) => {}
+                _ = crate::exec::cancelled_opt(self.settings.cancel_token.as_ref()) => {
+                    return Err(Error::Cancelled { program: self.program_lossy() })
+                }
             }
+            n += 1;
         }
-    };
-    let (_, out, err, outcome) =
-        tokio::join!(feed, read_stdout, read_pipe(stderr, StreamKind::Stderr, cmd, &tree_gone), control);
-    let outcome = outcome?;
-    let duration = started.elapsed();
-    let stats = if cmd.collect_stats { Some(group.stats()?) } else { None };
-    group.close().await?;
-    Ok(Output {
-        stats,
-        stdout: out.map_err(|e| Error::io("reading standard output", e))?,
-        stderr: err.map_err(|e| Error::io("reading standard error", e))?,
-        outcome,
-        duration,
-        mechanism: process.mechanism(),
-        pid,
-        ok_codes: cmd.ok_codes.clone(),
-    })
-}
-
-async fn read_pipe<R: AsyncRead + AsFd + Unpin>(
-    pipe: Option<R>,
-    kind: StreamKind,
-    cmd: &Command,
-    tree_gone: &CancellationToken,
-) -> std::io::Result<Vec<u8>> {
-    match pipe {
-        Some(p) => Pump::new(kind, true, &cmd.lines, None).run(p, Some(tree_gone.clone())).await,
-        None => Ok(Vec::new()),
-    }
-}
-
-pub(crate) async fn sleep_opt(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-pub(crate) async fn cancelled_opt(token: Option<&CancellationToken>) {
-    match token {
-        Some(t) => t.cancelled().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Bytes to text: with the command's encoding, or UTF-8 with invalid sequences
-/// replaced. Linear, and exact: nothing (no final newline) is dropped.
-pub(crate) fn decode(bytes: Vec<u8>, encoding: Option<&'static encoding_rs::Encoding>) -> String {
-    match encoding {
-        Some(e) => e.decode_with_bom_removal(&bytes).0.into_owned(),
-        None => String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
 }

@@ -1,9 +1,8 @@
-//! Unix signals, named or numbered, as corral accepts them.
+//! Leaf: Unix signals, named or numbered, as corral accepts them. Imports nothing of
+//! the crate.
 
 use std::fmt;
 use std::str::FromStr;
-
-use crate::error::Error;
 
 macro_rules! signals {
     ($($variant:ident = $raw:ident, $name:literal;)*) => {
@@ -95,10 +94,23 @@ impl fmt::Display for Signal {
     }
 }
 
-impl FromStr for Signal {
-    type Err = Error;
+/// A signal name or number corral does not know. Converts into
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) with `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseSignalError(String);
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+impl fmt::Display for ParseSignalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown signal {:?}", self.0)
+    }
+}
+
+impl std::error::Error for ParseSignalError {}
+
+impl FromStr for Signal {
+    type Err = ParseSignalError;
+
+    fn from_str(s: &str) -> Result<Self, ParseSignalError> {
         let t = s.trim();
         let found = if let Ok(n) = t.parse::<i32>() {
             Signal::from_raw(n)
@@ -107,6 +119,6 @@ impl FromStr for Signal {
             let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
             Signal::ALL.iter().copied().find(|sig| &sig.name()[3..] == bare)
         };
-        found.ok_or_else(|| Error::InvalidInput(format!("unknown signal {s:?}")))
+        found.ok_or_else(|| ParseSignalError(s.to_owned()))
     }
 }

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::Command;
 use crate::error::Result;
-use crate::run::{Outcome, Output};
+use crate::outcome::Outcome;
+use crate::run::Output;
 
 /// Decides, from a run's result, that supervision should stop.
 pub type StopPredicate = Arc<dyn Fn(&Output) -> bool + Send + Sync>;
@@ -58,7 +59,8 @@ pub struct SupervisorReport {
 ///
 /// ```no_run
 /// # async fn demo() -> corral::Result<()> {
-/// use corral::{Command, RestartPolicy, Supervisor};
+/// use corral::supervise::{RestartPolicy, Supervisor};
+/// use corral::Command;
 /// use std::time::Duration;
 /// let report = Supervisor::new(Command::new("my-worker"))
 ///     .restart(RestartPolicy::OnCrash)

@@ -82,7 +82,7 @@ async fn bad_input_is_a_typed_error_that_leaks_nothing() {
         }
     }
     // A bad signal name is a typed error too.
-    let err = "SIGBOGUS".parse::<Signal>().unwrap_err();
+    let err: corral::Error = "SIGBOGUS".parse::<Signal>().unwrap_err().into();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("SIGBOGUS"));
     let err = "bogus".parse::<Mechanism>().unwrap_err();

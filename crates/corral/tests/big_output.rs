@@ -38,14 +38,14 @@ async fn large_outputs_complete_in_bounded_memory_and_linear_time() {
     let mut lines = p.lines().unwrap();
     let (mut pieces, mut bytes) = (0usize, 0usize);
     while let Some(l) = lines.next_line().await {
-        assert!(l.text.len() <= corral::DEFAULT_MAX_LINE_LEN);
+        assert!(l.text.len() <= corral::io::DEFAULT_MAX_LINE_LEN);
         pieces += 1;
         bytes += l.text.len();
     }
     assert_eq!(p.wait().await.unwrap(), Outcome::Exited(0));
     g.close().await.unwrap();
     assert_eq!(bytes, 300 * MB);
-    assert_eq!(pieces, (300 * MB).div_ceil(corral::DEFAULT_MAX_LINE_LEN));
+    assert_eq!(pieces, (300 * MB).div_ceil(corral::io::DEFAULT_MAX_LINE_LEN));
     let growth = peak_rss().saturating_sub(base);
     assert!(growth < 96 * 1024 * 1024, "peak RSS grew by {} MiB streaming a 300 MB line", growth >> 20);
 

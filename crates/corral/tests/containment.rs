@@ -52,7 +52,7 @@ async fn shutdown_kills_the_whole_tree_and_close_releases_the_cgroup() {
         if let Some(d) = dir.as_deref().filter(|d| d.exists()) {
             assert_eq!(std::fs::read_to_string(d.join("cgroup.procs")).unwrap(), "", "{m}: closed group not empty");
         }
-        assert!(corral::flush_teardowns(LONG));
+        assert!(corral::group::flush_teardowns(LONG));
         assert_no_dir(dir.as_deref());
     }
 }
@@ -68,7 +68,7 @@ async fn dropping_the_group_kills_the_tree_and_removes_the_cgroup() {
         let dir = g.cgroup_path().map(|p| p.to_owned());
         drop(g);
         assert_all_gone(&pids, LONG, &format!("{m}: after dropping the group"));
-        assert!(corral::flush_teardowns(LONG));
+        assert!(corral::group::flush_teardowns(LONG));
         assert_no_dir(dir.as_deref());
     }
 }
@@ -104,7 +104,7 @@ async fn a_panic_in_the_owning_task_kills_the_tree() {
         let _reaper = Reaper(pids.clone());
         assert!(owner.await.unwrap_err().is_panic());
         assert_all_gone(&pids, LONG, &format!("{m}: after the owner panicked"));
-        assert!(corral::flush_teardowns(LONG));
+        assert!(corral::group::flush_teardowns(LONG));
         assert_no_dir(dir.as_deref());
     }
 }
@@ -278,12 +278,12 @@ async fn wait_any_and_wait_all_do_not_consume_the_processes() {
         let mut quick = g.start(Command::new("sh").args(["-c", "exit 3"])).unwrap();
         let mut slow1 = g.start(Command::new("sleep").arg("1000")).unwrap();
         let mut slow2 = g.start(Command::new("sleep").arg("1000")).unwrap();
-        let (i, o) = corral::wait_any([&mut slow1, &mut quick, &mut slow2]).await.unwrap();
+        let (i, o) = corral::process::wait_any([&mut slow1, &mut quick, &mut slow2]).await.unwrap();
         assert_eq!((i, o), (1, Outcome::Exited(3)));
         assert_eq!(quick.wait().await.unwrap(), Outcome::Exited(3), "the outcome is kept");
         assert!(alive(slow1.pid()) && alive(slow2.pid()));
         g.kill().unwrap();
-        let all = corral::wait_all([&mut slow1, &mut slow2, &mut quick]).await.unwrap();
+        let all = corral::process::wait_all([&mut slow1, &mut slow2, &mut quick]).await.unwrap();
         let killed = Outcome::Signalled { signal: libc::SIGKILL, core_dumped: false };
         assert_eq!(all, vec![killed, killed, Outcome::Exited(3)]);
         g.close().await.unwrap();

@@ -21,7 +21,7 @@ async fn a_thousand_runs_leak_no_fd_and_no_zombie() {
         Command::new("true").mechanism(m).output().await.unwrap();
         // Idle cgroup directories kept for reuse (at most a few, with their fds) are
         // removed here and below, so that only real leaks count.
-        assert!(corral::flush_teardowns(std::time::Duration::from_secs(10)));
+        assert!(corral::group::flush_teardowns(std::time::Duration::from_secs(10)));
         let fds = fd_count();
         let zombies_before = zombies();
         let dirs = common::our_cgroup_dirs();
@@ -29,7 +29,7 @@ async fn a_thousand_runs_leak_no_fd_and_no_zombie() {
             let out = Command::new("sh").args(["-c", "echo x; true & exit 0"]).mechanism(m).output().await.unwrap();
             assert_eq!(out.outcome, Outcome::Exited(0), "{m}: run {i}");
         }
-        assert!(corral::flush_teardowns(std::time::Duration::from_secs(10)));
+        assert!(corral::group::flush_teardowns(std::time::Duration::from_secs(10)));
         assert_eq!(fd_count(), fds, "{m}: fd count moved");
         assert_eq!(zombies(), zombies_before, "{m}: zombies appeared");
         assert_eq!(common::our_cgroup_dirs(), dirs, "{m}: cgroup directories left");

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use corral::{Command, ErrorKind, Group, Mechanism, Outcome, RestartPolicy, Stdio, StopReason, Supervisor};
+use corral::{
+    supervise::{RestartPolicy, StopReason, Supervisor},
+    Command, ErrorKind, Group, Mechanism, Outcome, Stdio,
+};
 
 fn counter_cmd(dir: &std::path::Path, succeed_on: u32) -> Command {
     // Appends a line per run; fails until the file has `succeed_on` lines.
@@ -51,7 +54,7 @@ async fn retry_stops_at_a_rejected_failure_and_at_the_budget() {
     let dir = tempfile::tempdir().unwrap();
     let err = counter_cmd(dir.path(), 100).retry(3, Duration::from_millis(10), |_| true).exit_code().await;
     assert_eq!(err.unwrap(), 1, "exit_code returns the code: nothing to retry");
-    let err = counter_cmd(dir.path(), 100).retry(3, Duration::from_millis(10), |_| true).probe().await;
+    let err = counter_cmd(dir.path(), 100).retry(3, Duration::from_millis(10), |_| true).test().await;
     assert!(!err.unwrap(), "probe: exit 1 is false, not an error");
     let dir = tempfile::tempdir().unwrap();
     let err = counter_cmd(dir.path(), 100).retry(3, Duration::from_millis(1), |_| true).run().await.unwrap_err();
@@ -90,8 +93,8 @@ fn is_transient_classifies_spawn_failures() {
         corral::Error::Spawn { program: "x".into(), source: std::io::Error::from_raw_os_error(libc::ETXTBSY) };
     let enoent = corral::Error::ProgramNotFound { program: "x".into() };
     let eacces = corral::Error::Spawn { program: "x".into(), source: std::io::Error::from_raw_os_error(libc::EACCES) };
-    assert!(corral::is_transient(&eagain) && corral::is_transient(&etxtbsy));
-    assert!(!corral::is_transient(&enoent) && !corral::is_transient(&eacces));
+    assert!(corral::retry::is_transient(&eagain) && corral::retry::is_transient(&etxtbsy));
+    assert!(!corral::retry::is_transient(&enoent) && !corral::retry::is_transient(&eacces));
 }
 
 /// A script that leaves a grandchild behind, reports its pid, and fails until the

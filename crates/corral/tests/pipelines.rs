@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use corral::{Command, ErrorKind, Outcome, Pipe};
+use corral::{pipeline::Pipe, Command, ErrorKind, Outcome};
 
 #[tokio::test]
 async fn sort_uniq_like_a_shell_pipeline() {
@@ -66,9 +66,9 @@ async fn the_first_failing_stage_is_reported() {
     );
     // probe: grep -q at the end of a chain.
     let found = Pipe::new([Command::new("printf").arg("a\\nneedle\\n"), Command::new("grep").args(["-q", "needle"])]);
-    assert!(found.probe().await.unwrap());
+    assert!(found.test().await.unwrap());
     let missing = Pipe::new([Command::new("printf").arg("a\\n"), Command::new("grep").args(["-q", "needle"])]);
-    assert!(!missing.probe().await.unwrap());
+    assert!(!missing.test().await.unwrap());
 }
 
 #[tokio::test]

@@ -6,7 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use corral::{Command, Group, Outcome, Pty, PtySize};
+use corral::{
+    io::{Pty, PtySize},
+    Command, Group, Outcome,
+};
 use tokio::io::AsyncReadExt;
 
 /// Reads from the PTY until `needle` has appeared in what was read.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use corral::{
-    Command, Entry, ErrorKind, ForwardingSignaller, Group, Mechanism, Outcome, Registry, Signal, Signaller, Stdio,
-    Target,
+    registry::{Entry, ForwardingSignaller, Registry, Signaller, Target},
+    Command, ErrorKind, Group, Mechanism, Outcome, Signal, Stdio,
 };
 use futures_util::future::BoxFuture;
 

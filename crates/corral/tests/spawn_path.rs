@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use corral::host::{HostReport, SpawnPath};
-use corral::{Command, Group, Mechanism, Outcome, PtySize, Stdin, Stdio};
+use corral::{io::PtySize, Command, Group, Mechanism, Outcome, Stdin, Stdio};
 use tokio::io::AsyncReadExt;
 
 fn forced_portable() -> bool {
@@ -21,7 +21,7 @@ fn forced_portable() -> bool {
 
 #[test]
 fn doctor_reports_the_path_in_force() {
-    let r = HostReport::probe();
+    let r = HostReport::detect();
     eprintln!("spawn path: {} ({:?})", r.spawn_path, r.spawn_path_reason);
     if forced_portable() {
         assert_eq!(r.spawn_path, SpawnPath::Portable);

@@ -4,7 +4,10 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use corral::{Command, Group, Line, Outcome, Overflow, StdinReader, Stdio, StreamKind, Tee};
+use corral::{
+    io::{Line, Overflow, StdinReader, StreamKind, Tee},
+    Command, Group, Outcome, Stdio,
+};
 use tokio::io::AsyncWriteExt;
 
 async fn collect(p: &mut corral::RunningProcess) -> Vec<Line> {

@@ -66,9 +66,9 @@ async fn the_stderr_tail_is_bounded() {
 #[tokio::test]
 async fn exit_code_and_probe() {
     assert_eq!(Command::new("sh").args(["-c", "exit 42"]).exit_code().await.unwrap(), 42);
-    assert!(Command::new("true").probe().await.unwrap());
-    assert!(!Command::new("false").probe().await.unwrap());
-    let err = Command::new("sh").args(["-c", "exit 2"]).probe().await.unwrap_err();
+    assert!(Command::new("true").test().await.unwrap());
+    assert!(!Command::new("false").test().await.unwrap());
+    let err = Command::new("sh").args(["-c", "exit 2"]).test().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CommandFailed);
     let err = Command::new("sleep").arg("100").timeout(Duration::from_millis(100)).exit_code().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
@@ -160,7 +160,7 @@ fn the_blocking_facade_offers_the_same_verbs() {
     let out = corral::blocking::output(&cmd).unwrap();
     assert_eq!((out.stdout.as_slice(), out.outcome), (&b"hi\n"[..], Outcome::Exited(1)));
     assert_eq!(corral::blocking::exit_code(&cmd).unwrap(), 1);
-    assert!(!corral::blocking::probe(&cmd).unwrap());
+    assert!(!corral::blocking::test(&cmd).unwrap());
     assert_eq!(corral::blocking::run(&Command::new("echo").arg("x")).unwrap(), "x");
     assert_eq!(corral::blocking::run(&cmd).unwrap_err().kind(), ErrorKind::CommandFailed);
 }

@@ -10,7 +10,7 @@ use std::process::Stdio as StdStdio;
 use std::time::Duration;
 
 use common::*;
-use corral::{Command, Group, Mechanism, ParentDeathScope, Stdio};
+use corral::{group::ParentDeathScope, Command, Group, Mechanism, Stdio};
 
 /// The owner: creates a group, starts a tree (grandchildren and a double-forked setsid
 /// daemon) reporting through the FIFO it is given, says READY and its cgroup, then

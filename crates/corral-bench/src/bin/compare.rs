@@ -120,7 +120,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--memory-probe") {
         println!("{}", memory_probe(&args[i + 1], args[i + 2].parse().unwrap()));
-        corral::flush_teardowns(std::time::Duration::from_secs(10));
+        corral::group::flush_teardowns(std::time::Duration::from_secs(10));
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -235,5 +235,5 @@ fn main() {
     let samples = rt.block_on(measure(&s));
     print(&s, &samples);
     drop(heap);
-    corral::flush_teardowns(std::time::Duration::from_secs(10));
+    corral::group::flush_teardowns(std::time::Duration::from_secs(10));
 }

@@ -1,6 +1,21 @@
 //! I/O around a child: line streaming (merged and tagged, bounded, with an overflow
 //! policy), per-stream callbacks, tees of the raw bytes, decoding, stdin feeding,
 //! and the PTY handle.
+//!
+//! ```no_run
+//! # async fn demo() -> corral::Result<()> {
+//! use corral::io::{Overflow, StreamKind};
+//! use corral::{Command, Group};
+//! let group = Group::new()?;
+//! let mut build = group.start(Command::new("make").buffer_lines(256).overflow(Overflow::Block))?;
+//! let mut lines = build.lines().unwrap();
+//! while let Some(line) = lines.next_line().await {
+//!     if line.stream == StreamKind::Stderr {
+//!         eprintln!("{}", line.text)
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 pub(crate) mod lines;
 pub(crate) mod pty;
@@ -13,9 +28,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 
-pub use pty::{Pty, PtySize};
+pub use crate::pty_size::PtySize;
+pub use crate::stdio::StdinReader;
+pub use pty::Pty;
 
 /// Which output stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,23 +81,6 @@ impl Tee {
 impl fmt::Debug for Tee {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Tee(..)")
-    }
-}
-
-/// A reader that feeds a child's stdin. Clones share it; the first run consumes it.
-#[derive(Clone)]
-pub struct StdinReader(pub(crate) Arc<tokio::sync::Mutex<Option<Box<dyn AsyncRead + Send + Unpin>>>>);
-
-impl StdinReader {
-    /// Wraps any async reader.
-    pub fn new(reader: impl AsyncRead + Send + Unpin + 'static) -> StdinReader {
-        StdinReader(Arc::new(tokio::sync::Mutex::new(Some(Box::new(reader)))))
-    }
-}
-
-impl fmt::Debug for StdinReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StdinReader(..)")
     }
 }
 

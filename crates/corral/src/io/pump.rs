@@ -56,7 +56,7 @@ impl Pump {
         let tree_gone = tree_gone.unwrap_or_default();
         // A bigger pipe means fewer wakeups per byte; the kernel may refuse (the
         // per-user pipe budget), and then the default size simply stays.
-        let _ = rustix::pipe::fcntl_setpipe_size(pipe.as_fd(), PIPE_SIZE);
+        crate::sys::grow_pipe(pipe.as_fd(), PIPE_SIZE);
         let mut captured = Vec::new();
         let plain = self.tee.is_none() && self.splitter.is_none();
         let mut chunk = if plain { Vec::new() } else { vec![0u8; READ_CHUNK] };
@@ -91,16 +91,12 @@ impl Pump {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut drained = 0;
         while drained < DRAIN_LIMIT {
-            match rustix::io::read(pipe.as_fd(), &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
+            match crate::sys::read_available(pipe.as_fd(), &mut buf)? {
+                0 => break,
+                n => {
                     self.dispatch(&buf[..n], &mut captured).await;
                     drained += n;
                 }
-                Err(rustix::io::Errno::INTR) => continue,
-                // AGAIN: the pipe is empty. IO: a PTY whose session is over.
-                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::IO) => break,
-                Err(e) => return Err(e.into()),
             }
         }
         self.finish().await;

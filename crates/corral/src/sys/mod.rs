@@ -1,21 +1,169 @@
-//! The only place with unsafe code and OS calls. Everything above talks to one
-//! [`Container`] shape, whatever the platform provides underneath.
+//! The platform layer: the only place with `unsafe` code, OS calls and
+//! `cfg(target_os)`. Everything above talks to this facade:
+//!
+//! - [`Container`]: create (with limits and the owner-death guard), spawn into,
+//!   signal, kill, freeze/thaw, stats, adopt, release or tear down on drop;
+//! - [`Child`]: one started process (pid, wait, try_wait, signal);
+//! - the PTY ([`open_pty`], [`PtyMaster`]), pipes, process-group signals for the
+//!   registry, executable checks, errno classes;
+//! - the host report behind `corral doctor` (`host.rs`).
+//!
+//! The backends: `unix/` (POSIX process groups, the portable spawn path, PTYs, the
+//! kqueue owner-death watcher of macOS and the BSDs) and `linux/` (cgroup v2 and the
+//! v1 limit hierarchies, the clone3 fast path, pidfds, the warden). The layers
+//! above hand in a [`SpawnRequest`], never a `Command`, and import nothing from the
+//! backends directly.
+#![allow(unsafe_code)]
+
+#[cfg(not(unix))]
+compile_error!("corral has backends for Linux, macOS and the BSDs; Windows is planned");
 
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::command::Command;
-use crate::group::{LimitSpec, Mechanism, Stats};
+use crate::limits::{Limits, Stats};
+use crate::mechanism::Mechanism;
 use crate::signal::Signal;
 
 mod cleanup;
+mod host;
 #[cfg(target_os = "linux")]
-pub(crate) mod linux;
-pub(crate) mod unix;
+mod linux;
+mod request;
+mod unix;
 
 pub(crate) use cleanup::flush as flush_teardowns;
-pub(crate) use unix::spawn::{path as spawn_path, SpawnFailure, Spawned, StdioFds};
+pub(crate) use request::{ChildIo, SpawnFailure, SpawnRequest, Spawned};
+pub(crate) use unix::child::{Child, Exit};
+pub(crate) use unix::pty::{open as open_pty, stdout_size, PtyMaster};
+
+/// The owner-death guard: one helper process per owner that kills every registered
+/// container when the owner dies. The warden on Linux (`clone(CLONE_VM)`, a socket),
+/// the kqueue watcher on macOS and the BSDs.
+#[cfg(target_os = "linux")]
+use linux::warden as guard;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+use unix::watcher as guard;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+)))]
+mod guard {
+    pub(crate) struct Guard;
+    impl Guard {
+        pub fn register_pgid(&self, _pgid: i32) -> std::io::Result<u64> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        pub fn forget(&self, _id: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    pub(crate) fn get() -> Result<&'static Guard, String> {
+        Err("no owner-death guard on this platform".into())
+    }
+}
+
+/// A new pipe, both ends close-on-exec: (read, write).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+}
+
+/// Asks for a bigger pipe buffer on `fd` (fewer wake-ups per byte); Linux only, and
+/// the kernel may refuse (the per-user pipe budget): then the default stays.
+pub(crate) fn grow_pipe(fd: impl AsFd, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::pipe::fcntl_setpipe_size(fd, bytes);
+    #[cfg(not(target_os = "linux"))]
+    let _ = (fd, bytes);
+}
+
+/// Reads what is in a non-blocking pipe or PTY now: `Ok(0)` when it is empty or at
+/// its end (a PTY whose session is over reads as the end).
+pub(crate) fn read_available(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match rustix::io::read(fd.as_fd(), &mut *buf) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::IO) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Sends `sig` to a process group: `Ok(false)` when no such group exists.
+pub(crate) fn signal_process_group(pgid: i32, sig: Signal) -> io::Result<bool> {
+    let p = rustix::process::Pid::from_raw(pgid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    match rustix::process::kill_process_group(p, unix::to_rustix(sig)) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::SRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// When a local process started (clock ticks since boot), to tell one incarnation of
+/// a pid from the next; `None` where unknown.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    return unix::proc_stat(pid)?.start_time;
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Whether `path` is a file we may execute: `Ok(false)` when it does not exist (or
+/// is not a file we could find), an error when it exists and may not be executed.
+pub(crate) fn check_executable(path: &Path) -> io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            rustix::fs::access(path, rustix::fs::Access::EXEC_OK)?;
+            Ok(true)
+        }
+        Ok(_) => Err(io::Error::from_raw_os_error(libc::EACCES)),
+        Err(_) => Ok(false),
+    }
+}
+
+/// The OS error classes the layers above tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OsErrorClass {
+    /// No such file or directory (or a path component is not a directory).
+    NotFound,
+    /// Refused: EACCES or EPERM.
+    Denied,
+    /// No such process.
+    NoProcess,
+    /// The OS was short of something (processes, memory, descriptors) or the program
+    /// was being written: worth another try.
+    Transient,
+    Other,
+}
+
+/// Classifies an OS error number.
+pub(crate) fn os_error_class(errno: Option<i32>) -> OsErrorClass {
+    match errno {
+        Some(libc::ENOENT | libc::ENOTDIR) => OsErrorClass::NotFound,
+        Some(libc::EACCES | libc::EPERM) => OsErrorClass::Denied,
+        Some(libc::ESRCH) => OsErrorClass::NoProcess,
+        Some(libc::EAGAIN | libc::ENOMEM | libc::ETXTBSY | libc::EMFILE | libc::ENFILE) => OsErrorClass::Transient,
+        _ => OsErrorClass::Other,
+    }
+}
 
 /// A kill-on-drop container: a cgroup v2 subtree or a set of POSIX process groups.
 pub(crate) enum Container {
@@ -48,7 +196,7 @@ impl Container {
     pub fn create(
         mechanism: Option<Mechanism>,
         warden: bool,
-        limits: &LimitSpec,
+        limits: &Limits,
         stats: bool,
     ) -> Result<Created, CreateError> {
         let pgroups = || Container::ProcessGroup(unix::pgroup::ProcessGroups::new(warden));
@@ -83,7 +231,7 @@ impl Container {
         Err("cgroups exist only on Linux".into())
     }
 
-    fn apply_limits(&mut self, limits: &LimitSpec, fallback: Option<&str>) -> Result<(), CreateError> {
+    fn apply_limits(&mut self, limits: &Limits, fallback: Option<&str>) -> Result<(), CreateError> {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => {
@@ -133,17 +281,14 @@ impl Container {
         Ok(stats)
     }
 
-    /// Makes sure the warden will tear this container down if the owner dies.
+    /// Makes sure the owner-death guard will tear this container down if the owner dies.
     fn arm_warden(&mut self) -> Result<(), String> {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.arm_warden(),
-            // Each process group registers as it is created (in `add`); the warden
+            // Each process group registers as it is created (in `add`); the guard
             // itself must be running.
-            #[cfg(target_os = "linux")]
-            Container::ProcessGroup(_) => linux::warden::get().map(|_| ()),
-            #[cfg(not(target_os = "linux"))]
-            Container::ProcessGroup(_) => Err("no warden on this platform yet".into()),
+            Container::ProcessGroup(_) => guard::get().map(|_| ()),
         }
     }
 
@@ -172,22 +317,17 @@ impl Container {
         }
     }
 
-    /// Starts `cmd` (already validated, program resolved) inside this container.
-    /// The one spawn function: a faster path replaces the body, not the callers.
-    pub fn spawn(
-        &self,
-        cmd: &Command,
-        program: &Path,
-        env: &crate::command::Env,
-        fds: StdioFds,
-    ) -> Result<Spawned, SpawnFailure> {
+    /// Starts `req` inside this container: the child is in it before it runs any code
+    /// of its own.
+    pub fn spawn(&self, req: SpawnRequest<'_>) -> Result<Spawned, SpawnFailure> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => unix::spawn::spawn(cmd, program, env, cg.placement(), fds),
+            Container::Cgroup(cg) => unix::spawn::spawn(req, cg.placement()),
             Container::ProcessGroup(pg) => {
-                let child = unix::spawn::spawn(cmd, program, env, unix::spawn::Placement::NewProcessGroup, fds)?;
-                pg.add(child.pid as i32);
-                Ok(child)
+                // A PTY child leads a new session, hence a group of its own too.
+                let spawned = unix::spawn::spawn(req, unix::spawn::Placement::NewProcessGroup)?;
+                pg.add(spawned.child.pid() as i32);
+                Ok(spawned)
             }
         }
     }

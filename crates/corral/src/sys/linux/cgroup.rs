@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{inotify, Mode, OFlags};
 use tokio::io::unix::AsyncFd;
 
-use crate::group::LimitSpec;
+use crate::limits::Limits;
 use crate::signal::Signal;
 
 /// Where this process can make cgroups.
@@ -178,7 +178,7 @@ impl Cgroup {
     }
 
     /// Applies limits (and accounting); on failure the named limit and why.
-    pub fn apply_limits(&mut self, spec: &LimitSpec) -> Result<(), (&'static str, String)> {
+    pub fn apply_limits(&mut self, spec: &Limits) -> Result<(), (&'static str, String)> {
         let name = self.name().to_owned();
         self.limited = true;
         self.limits = super::limits::apply(&self.path, &name, spec)?;
@@ -656,11 +656,21 @@ mod tests {
             }
         };
         cg.kill = None;
-        let cmd = crate::Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & echo started; wait"]);
-        let prepared = cmd.prepare().unwrap();
-        let mut child =
-            crate::sys::unix::spawn::spawn(&cmd, &prepared.program, &prepared.env, cg.placement(), Default::default())
-                .unwrap();
+        let args = ["-c".into(), "sleep 1000 & sleep 1000 & echo started; wait".into()];
+        let req = crate::sys::SpawnRequest {
+            program: Path::new("/bin/sh"),
+            arg0: "sh".as_ref(),
+            args: &args,
+            env: &[],
+            cwd: None,
+            uid: None,
+            gid: None,
+            stdin: crate::sys::ChildIo::Null,
+            stdout: crate::sys::ChildIo::Pipe,
+            stderr: crate::sys::ChildIo::Inherit,
+            pty_slave: None,
+        };
+        let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
         let mut line = String::new();
         let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
         tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await.unwrap();
@@ -669,7 +679,7 @@ mod tests {
         assert_eq!(pids.len(), 3, "{pids:?}");
         cg.kill().unwrap();
         assert!(cg.wait_empty(Some(Duration::from_secs(10))).await.unwrap());
-        crate::sys::linux::pidfd::reap_now(child.pidfd.as_ref().unwrap());
+        child.child.wait().await.unwrap();
         for pid in pids {
             assert!(!is_live(pid), "{pid} survived");
         }

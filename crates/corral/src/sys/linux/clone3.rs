@@ -101,7 +101,7 @@ pub(crate) struct Request<'a> {
     pub join: &'a [BorrowedFd<'a>],
     /// `setpgid(0, 0)`.
     pub new_process_group: bool,
-    /// `setsid` and make stdin (a PTY slave) the controlling terminal.
+    /// `setsid` and make stdout (a PTY slave) the controlling terminal.
     pub new_session_tty: bool,
     pub stdio: [ChildFd<'a>; 3],
 }
@@ -178,7 +178,7 @@ pub(crate) fn unavailable_reason() -> Option<String> {
 pub(crate) fn into_cgroup_works(dir: BorrowedFd<'_>) -> bool {
     static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *WORKS.get_or_init(|| {
-        let works = super::probe::fast_spawn_works(Some(dir)).is_ok();
+        let works = super::selftest::fast_spawn_works(Some(dir)).is_ok();
         if !works {
             tracing::warn!(
                 "children born with CLONE_INTO_CGROUP are killed here; they join their cgroup by writing cgroup.procs"
@@ -423,7 +423,13 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
     // The raw syscall returns -errno; libc's `syscall` turns that into -1 and errno,
     // and errno lives in our parent thread's TLS, which we share and which nobody
     // reads while it sleeps.
+    // SAFETY: `__errno_location` returns this thread's errno slot, valid for reads.
     let errno = || unsafe { *libc::__errno_location() };
+    // SAFETY: the caller's contract: we are the child of `clone_child`, and every
+    // pointer in `plan` (path, argv, envp, cwd, join) points at live, NUL-terminated
+    // data that our sleeping parent thread keeps alive until we exec or exit. Each call
+    // below is a raw, async-signal-safe syscall on descriptors and memory the plan
+    // names; nothing allocates, locks or unwinds.
     unsafe {
         // 1. Every handler back to the default (they are our parent's code); SIGPIPE
         // too, which Rust programs ignore, as std's Command does. Ignored signals stay
@@ -455,7 +461,7 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
         }
         // 4. Session or process group.
         if plan.new_session_tty {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+            if libc::setsid() < 0 || libc::ioctl(1, libc::TIOCSCTTY, 0) < 0 {
                 return (Step::Session, errno());
             }
         } else if plan.new_process_group && libc::setpgid(0, 0) < 0 {

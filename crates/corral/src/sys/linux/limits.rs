@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::group::LimitSpec;
+use crate::limits::Limits;
 
 /// A v1 hierarchy we can create directories in.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ impl Applied {
 
 /// Applies `spec` to the v2 group directory `dir` (named `name`). On failure, names
 /// the limit that cannot be enforced and why; whatever was created is removed.
-pub(crate) fn apply(dir: &Path, name: &str, spec: &LimitSpec) -> Result<Applied, (&'static str, String)> {
+pub(crate) fn apply(dir: &Path, name: &str, spec: &Limits) -> Result<Applied, (&'static str, String)> {
     let mut applied = Applied::default();
     let result = apply_into(dir, name, spec, &mut applied);
     if result.is_err() {
@@ -139,7 +139,7 @@ pub(crate) fn apply(dir: &Path, name: &str, spec: &LimitSpec) -> Result<Applied,
     result.map(|()| applied)
 }
 
-fn apply_into(dir: &Path, name: &str, spec: &LimitSpec, applied: &mut Applied) -> Result<(), (&'static str, String)> {
+fn apply_into(dir: &Path, name: &str, spec: &Limits, applied: &mut Applied) -> Result<(), (&'static str, String)> {
     if spec.memory_max.is_some() || spec.account_memory {
         let value = spec.memory_max.map_or("max".to_string(), |b| b.to_string());
         if v2_has(dir, "memory") {

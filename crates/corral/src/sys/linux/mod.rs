@@ -4,7 +4,7 @@ pub(crate) mod cgroup;
 pub(crate) mod clone3;
 pub(crate) mod limits;
 pub(crate) mod pidfd;
-pub(crate) mod probe;
+pub(crate) mod selftest;
 pub(crate) mod warden;
 
 /// Maps `len` bytes of private anonymous memory for a child's stack (the clone3 spawn

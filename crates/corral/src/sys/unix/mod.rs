@@ -1,8 +1,18 @@
 //! Portable Unix pieces: spawning, POSIX process groups, /proc scanning.
 
+pub(crate) mod child;
 pub(crate) mod pgroup;
 pub(crate) mod pty;
 pub(crate) mod spawn;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub(crate) mod watcher;
 
 use std::io;
 

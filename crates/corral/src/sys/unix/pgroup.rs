@@ -24,12 +24,13 @@ impl ProcessGroups {
 
     pub fn add(&self, pgid: i32) {
         self.pgids.lock().unwrap_or_else(|e| e.into_inner()).push(pgid);
-        #[cfg(target_os = "linux")]
         if self.warden {
-            if let Ok(w) = crate::sys::linux::warden::get() {
+            if let Ok(w) = crate::sys::guard::get() {
                 match w.register_pgid(pgid) {
                     Ok(id) => self.warden_ids.lock().unwrap_or_else(|e| e.into_inner()).push(id),
-                    Err(e) => tracing::warn!(pgid, error = %e, "cannot register a process group with the warden"),
+                    Err(e) => {
+                        tracing::warn!(pgid, error = %e, "cannot register a process group with the owner-death guard")
+                    }
                 }
             }
         }
@@ -38,14 +39,11 @@ impl ProcessGroups {
     /// The groups are dead: the warden forgets them (so it can never signal a reused pgid).
     pub fn forget(&self) {
         let ids = std::mem::take(&mut *self.warden_ids.lock().unwrap_or_else(|e| e.into_inner()));
-        #[cfg(target_os = "linux")]
-        if let Ok(w) = crate::sys::linux::warden::get() {
+        if let Ok(w) = crate::sys::guard::get() {
             for id in ids {
                 let _ = w.forget(id);
             }
         }
-        #[cfg(not(target_os = "linux"))]
-        drop(ids);
     }
 
     /// Signals every group; a group that no longer exists is forgotten, so a later

@@ -4,11 +4,9 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 
-use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
-
-use crate::command::{Command, Stdin, Stdio};
+use super::child::Child;
+use crate::sys::request::{ChildIo, SpawnFailure, SpawnRequest, Spawned};
 
 /// Where the new child goes before it runs any code of its own.
 pub(crate) enum Placement<'a> {
@@ -28,63 +26,18 @@ pub(crate) enum Placement<'a> {
     },
 }
 
-/// File descriptors that replace what the command's own stdio settings say.
-#[derive(Default)]
-pub(crate) struct StdioFds {
-    pub stdin: Option<OwnedFd>,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
-    /// A PTY slave: it becomes stdin, stdout and stderr, and the child's controlling
-    /// terminal in a new session.
-    pub pty_slave: Option<OwnedFd>,
-}
-
-/// A started child and our ends of its pipes.
-pub(crate) struct Spawned {
-    pub pid: u32,
-    /// Linux: the pidfd corral reaps it through.
-    pub pidfd: Option<OwnedFd>,
-    /// The portable path's handle. Kept while the process is managed, so that tokio
-    /// never reaps it behind our back; waited on only where there is no pidfd.
-    pub child: Option<tokio::process::Child>,
-    pub stdin: Option<ChildStdin>,
-    pub stdout: Option<ChildStdout>,
-    pub stderr: Option<ChildStderr>,
-}
-
-/// Why a spawn failed, with the step where that matters for the caller's error.
-#[derive(Debug)]
-pub(crate) enum SpawnFailure {
-    /// Changing to the working directory.
-    WorkingDir(io::Error),
-    /// Joining the container (a cgroup or a process group).
-    Placement(io::Error),
-    /// Executing the program, or anything else.
-    Other(io::Error),
-}
-
-impl From<io::Error> for SpawnFailure {
-    fn from(e: io::Error) -> Self {
-        SpawnFailure::Other(e)
-    }
-}
-
-pub(crate) fn spawn(
-    cmd: &Command,
-    program: &Path,
-    env: &crate::command::Env,
-    placement: Placement<'_>,
-    fds: StdioFds,
-) -> Result<Spawned, SpawnFailure> {
+/// Starts the child described by `req`, placed as `placement` says before it runs
+/// any code of its own.
+pub(crate) fn spawn(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, SpawnFailure> {
     #[cfg(target_os = "linux")]
-    if crate::sys::linux::clone3::enabled() && cmd.uid.is_none() && cmd.gid.is_none() {
-        return match fast::spawn(cmd, program, env, &placement, fds) {
+    if crate::sys::linux::clone3::enabled() && req.uid.is_none() && req.gid.is_none() {
+        return match fast::spawn(req, &placement) {
             Ok(s) => Ok(s),
-            Err(fast::Outcome::Refused(fds)) => portable(cmd, program, env, placement, fds),
+            Err(fast::Outcome::Refused(req)) => portable(*req, placement),
             Err(fast::Outcome::Failed(f)) => Err(f),
         };
     }
-    portable(cmd, program, env, placement, fds)
+    portable(req, placement)
 }
 
 /// Which spawn path this process uses, and why not the fast one when it does not.
@@ -104,9 +57,9 @@ mod fast {
     use super::*;
     use crate::sys::linux::clone3::{self, ChildFd, Failure, Step};
 
-    pub(super) enum Outcome {
-        /// The kernel refused clone3: the descriptors come back for the portable path.
-        Refused(StdioFds),
+    pub(super) enum Outcome<'a> {
+        /// The kernel refused clone3: the request comes back for the portable path.
+        Refused(Box<SpawnRequest<'a>>),
         Failed(SpawnFailure),
     }
 
@@ -120,15 +73,8 @@ mod fast {
         Own(OwnedFd),
         /// corral's one `/dev/null` descriptor (opened once, close-on-exec).
         DevNull(&'static OwnedFd),
-    }
-
-    impl ChildEnd {
-        fn fd(&self) -> BorrowedFd<'_> {
-            match self {
-                ChildEnd::Own(fd) => fd.as_fd(),
-                ChildEnd::DevNull(fd) => fd.as_fd(),
-            }
-        }
+        /// The request's own descriptor (a pipeline's pipe end, the PTY slave).
+        Given(usize),
     }
 
     fn pipe(child_reads: bool) -> io::Result<Stream> {
@@ -159,45 +105,48 @@ mod fast {
         Ok(Stream { child: Some(ChildEnd::DevNull(fd)), ours: None })
     }
 
-    fn output(s: Stdio) -> io::Result<Stream> {
-        match s {
-            Stdio::Capture => pipe(false),
-            Stdio::Inherit => Ok(Stream { child: None, ours: None }),
-            Stdio::Null => null(),
+    /// Stream `index` (0-2) as `io` asks; `Fd` and `Pty` refer to the request's own
+    /// descriptors, looked up when the child's table is built.
+    fn stream(index: usize, io: &ChildIo) -> io::Result<Stream> {
+        match io {
+            ChildIo::Inherit => Ok(Stream { child: None, ours: None }),
+            ChildIo::Null => null(),
+            ChildIo::Pipe => pipe(index == 0),
+            ChildIo::Fd(_) | ChildIo::Pty => Ok(Stream { child: Some(ChildEnd::Given(index)), ours: None }),
         }
     }
 
-    pub(super) fn spawn(
-        cmd: &Command,
-        program: &Path,
-        env: &crate::command::Env,
-        placement: &Placement<'_>,
-        fds: StdioFds,
-    ) -> Result<Spawned, Outcome> {
+    pub(super) fn spawn<'a>(req: SpawnRequest<'a>, placement: &Placement<'_>) -> Result<Spawned, Outcome<'a>> {
         crate::sys::linux::pidfd::reap_orphans();
         let fail = |e: io::Error| Outcome::Failed(SpawnFailure::Other(e));
-        let pty = fds.pty_slave.is_some();
-        // What the command's own settings ask for, where the caller gave no descriptor.
-        let none = || Stream { child: None, ours: None };
-        let stdin = match &cmd.stdin {
-            _ if pty || fds.stdin.is_some() => none(),
-            Stdin::Null => null().map_err(fail)?,
-            Stdin::Inherit => none(),
-            Stdin::Bytes(_) | Stdin::Piped | Stdin::Reader(_) => pipe(true).map_err(fail)?,
-        };
-        let stdout = if pty || fds.stdout.is_some() { none() } else { output(cmd.stdout).map_err(fail)? };
-        let stderr = if pty || fds.stderr.is_some() { none() } else { output(cmd.stderr).map_err(fail)? };
-        fn pick<'a>(given: &'a Option<OwnedFd>, s: &'a Stream) -> ChildFd<'a> {
-            match (given, &s.child) {
-                (Some(fd), _) => ChildFd::Fd(fd.as_fd()),
-                (None, Some(end)) => ChildFd::Fd(end.fd()),
-                (None, None) => ChildFd::Inherit,
+        let streams = [
+            stream(0, &req.stdin).map_err(fail)?,
+            stream(1, &req.stdout).map_err(fail)?,
+            stream(2, &req.stderr).map_err(fail)?,
+        ];
+        let given = |index: usize| -> Option<BorrowedFd<'_>> {
+            let io = [&req.stdin, &req.stdout, &req.stderr][index];
+            match io {
+                ChildIo::Fd(fd) => Some(fd.as_fd()),
+                ChildIo::Pty => req.pty_slave.as_ref().map(|s| s.as_fd()),
+                _ => None,
             }
-        }
-        let stdio = match &fds.pty_slave {
-            Some(slave) => [ChildFd::Fd(slave.as_fd()); 3],
-            None => [pick(&fds.stdin, &stdin), pick(&fds.stdout, &stdout), pick(&fds.stderr, &stderr)],
         };
+        let mut stdio = [ChildFd::Inherit; 3];
+        for (slot, s) in stdio.iter_mut().zip(&streams) {
+            *slot = match &s.child {
+                None => ChildFd::Inherit,
+                Some(ChildEnd::Own(fd)) => ChildFd::Fd(fd.as_fd()),
+                Some(ChildEnd::DevNull(fd)) => ChildFd::Fd(fd.as_fd()),
+                Some(ChildEnd::Given(i)) => match given(*i) {
+                    Some(fd) => ChildFd::Fd(fd),
+                    None => {
+                        return Err(fail(io::Error::new(io::ErrorKind::InvalidInput, "a PTY stream without a PTY")))
+                    }
+                },
+            };
+        }
+        let pty = req.pty_slave.is_some();
         let mut join = Vec::new();
         let cgroup = match placement {
             Placement::NewProcessGroup => None,
@@ -213,11 +162,11 @@ mod fast {
             }
         };
         let request = clone3::Request {
-            program,
-            arg0: &cmd.program,
-            args: &cmd.args,
-            env: env.entries(),
-            cwd: cmd.cwd.as_deref(),
+            program: req.program,
+            arg0: req.arg0,
+            args: req.args,
+            env: req.env,
+            cwd: req.cwd,
             cgroup,
             join: &join,
             new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
@@ -227,8 +176,9 @@ mod fast {
         let child = match clone3::spawn(&request) {
             Ok(child) => child,
             Err(Failure::Unavailable(_)) => {
-                // The caller's descriptors go to the portable path; our pipes close here.
-                return Err(Outcome::Refused(fds));
+                // The request's descriptors go to the portable path; our pipes close here.
+                drop(streams);
+                return Err(Outcome::Refused(Box::new(req)));
             }
             Err(Failure::Setup(e)) => return Err(fail(e)),
             Err(Failure::Child(step, e)) => {
@@ -240,22 +190,22 @@ mod fast {
             }
         };
         // The child has its copies (or has exec'd); ours of its ends close here.
-        drop(fds);
+        drop(req);
+        let [stdin, stdout, stderr] = streams;
+        let child = Child::from_pidfd(child.pid, child.pidfd).map_err(fail)?;
         let pipes = (|| -> io::Result<_> {
             Ok((
-                stdin.ours.map(|fd| ChildStdin::from_std(fd.into())).transpose()?,
-                stdout.ours.map(|fd| ChildStdout::from_std(fd.into())).transpose()?,
-                stderr.ours.map(|fd| ChildStderr::from_std(fd.into())).transpose()?,
+                stdin.ours.map(|fd| tokio::process::ChildStdin::from_std(fd.into())).transpose()?,
+                stdout.ours.map(|fd| tokio::process::ChildStdout::from_std(fd.into())).transpose()?,
+                stderr.ours.map(|fd| tokio::process::ChildStderr::from_std(fd.into())).transpose()?,
             ))
         })();
         match pipes {
-            Ok((stdin, stdout, stderr)) => {
-                Ok(Spawned { pid: child.pid, pidfd: Some(child.pidfd), child: None, stdin, stdout, stderr })
-            }
+            Ok((stdin, stdout, stderr)) => Ok(Spawned { child, stdin, stdout, stderr }),
             Err(e) => {
-                // Cannot happen short of the runtime refusing to register a pipe; do
-                // not leave the child running unmanaged.
-                crate::sys::linux::pidfd::kill_and_reap(&child.pidfd);
+                // Cannot happen short of the runtime refusing to register a pipe; the
+                // child must not run on unmanaged.
+                let _ = child.signal(crate::signal::Signal::Kill);
                 Err(fail(e))
             }
         }
@@ -264,53 +214,52 @@ mod fast {
 
 /// The portable path: tokio's `Command` (std underneath), with the placement in a
 /// `pre_exec` hook where one is needed.
-fn portable(
-    cmd: &Command,
-    program: &Path,
-    env: &crate::command::Env,
-    placement: Placement<'_>,
-    fds: StdioFds,
-) -> Result<Spawned, SpawnFailure> {
-    let mut c = tokio::process::Command::new(program);
-    c.arg0(&cmd.program).args(&cmd.args).env_clear().envs(env.pairs()).kill_on_drop(false);
-    if let Some(dir) = &cmd.cwd {
+fn portable(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, SpawnFailure> {
+    let mut c = tokio::process::Command::new(req.program);
+    c.arg0(req.arg0).args(req.args).env_clear().kill_on_drop(false);
+    for entry in req.env {
+        let b = entry.as_bytes();
+        if let Some(eq) = b.iter().position(|&c| c == b'=') {
+            use std::os::unix::ffi::OsStrExt;
+            c.env(std::ffi::OsStr::from_bytes(&b[..eq]), std::ffi::OsStr::from_bytes(&b[eq + 1..]));
+        }
+    }
+    if let Some(dir) = req.cwd {
         c.current_dir(dir);
     }
-    if let Some(uid) = cmd.uid {
+    if let Some(uid) = req.uid {
         c.uid(uid);
     }
-    if let Some(gid) = cmd.gid {
+    if let Some(gid) = req.gid {
         c.gid(gid);
     }
-    c.stdin(match &cmd.stdin {
-        Stdin::Null => std::process::Stdio::null(),
-        Stdin::Inherit => std::process::Stdio::inherit(),
-        Stdin::Bytes(_) | Stdin::Piped | Stdin::Reader(_) => std::process::Stdio::piped(),
-    });
-    c.stdout(stdio(cmd.stdout));
-    c.stderr(stdio(cmd.stderr));
-    if let Some(fd) = fds.stdin {
-        c.stdin(fd);
-    }
-    if let Some(fd) = fds.stdout {
-        c.stdout(fd);
-    }
-    if let Some(fd) = fds.stderr {
-        c.stderr(fd);
-    }
-    let pty = fds.pty_slave.is_some();
-    if let Some(slave) = fds.pty_slave {
-        c.stdin(slave.try_clone()?);
-        c.stdout(slave.try_clone()?);
-        c.stderr(slave);
+    let pty = req.pty_slave.is_some();
+    let slave = req.pty_slave;
+    let to_std = |io: ChildIo| -> io::Result<std::process::Stdio> {
+        Ok(match io {
+            ChildIo::Inherit => std::process::Stdio::inherit(),
+            ChildIo::Null => std::process::Stdio::null(),
+            ChildIo::Pipe => std::process::Stdio::piped(),
+            ChildIo::Fd(fd) => fd.into(),
+            ChildIo::Pty => match &slave {
+                Some(s) => s.try_clone()?.into(),
+                None => return Err(io::Error::new(io::ErrorKind::InvalidInput, "a PTY stream without a PTY")),
+            },
+        })
+    };
+    c.stdin(to_std(req.stdin)?);
+    c.stdout(to_std(req.stdout)?);
+    c.stderr(to_std(req.stderr)?);
+    drop(slave);
+    if pty {
         // SAFETY: runs in the child between fork and exec, after std has put the slave
-        // on fds 0-2. setsid(2) and ioctl(TIOCSCTTY) are raw, async-signal-safe
+        // on stdout. setsid(2) and ioctl(TIOCSCTTY) are raw, async-signal-safe
         // syscalls (rustix makes them directly), and the error is built from the raw
         // errno without allocating.
         unsafe {
             c.pre_exec(|| {
                 rustix::process::setsid().map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
-                rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
+                rustix::process::ioctl_tiocsctty(rustix::stdio::stdout())
                     .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
             });
         }
@@ -345,39 +294,35 @@ fn portable(
     let mut child = c.spawn().map_err(|e| {
         // std reports a failed chdir with the bare errno, like a failed exec; tell
         // them apart by looking at the directory again.
-        match &cmd.cwd {
+        match req.cwd {
             Some(dir) if !dir.is_dir() => SpawnFailure::WorkingDir(e),
             _ => SpawnFailure::Other(e),
         }
     })?;
-    let pid = child.id().unwrap_or(0);
-    // Our child cannot be reaped by anyone but us yet, so the pid is still its own.
-    #[cfg(target_os = "linux")]
-    let pidfd = rustix::process::Pid::from_raw(pid as i32)
-        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok());
-    #[cfg(not(target_os = "linux"))]
-    let pidfd = None;
-    Ok(Spawned {
-        pid,
-        pidfd,
-        stdin: child.stdin.take(),
-        stdout: child.stdout.take(),
-        stderr: child.stderr.take(),
-        child: Some(child),
-    })
-}
-
-fn stdio(s: Stdio) -> std::process::Stdio {
-    match s {
-        Stdio::Capture => std::process::Stdio::piped(),
-        Stdio::Inherit => std::process::Stdio::inherit(),
-        Stdio::Null => std::process::Stdio::null(),
-    }
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    Ok(Spawned { child: Child::from_tokio(child), stdin, stdout, stderr })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    fn request<'a>(program: &'a Path, cwd: Option<&'a Path>, stdin: ChildIo) -> SpawnRequest<'a> {
+        SpawnRequest {
+            program,
+            arg0: program.as_os_str(),
+            args: &[],
+            env: &[],
+            cwd,
+            uid: None,
+            gid: None,
+            stdin,
+            stdout: ChildIo::Pipe,
+            stderr: ChildIo::Inherit,
+            pty_slave: None,
+        }
+    }
 
     /// Failures that only the spawn itself can see (the checks before it passed, then
     /// the world changed): a working directory that is gone, a program that is gone.
@@ -387,22 +332,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let gone = tmp.path().join("gone");
         std::fs::create_dir(&gone).unwrap();
-        let cmd = Command::new("true").current_dir(&gone).stdout(Stdio::Capture);
-        let prepared = cmd.prepare().unwrap();
         std::fs::remove_dir(&gone).unwrap();
-        match spawn(&cmd, &prepared.program, &prepared.env, Placement::NewProcessGroup, StdioFds::default()) {
+        match spawn(request(Path::new("/bin/true"), Some(&gone), ChildIo::Null), Placement::NewProcessGroup) {
             Err(SpawnFailure::WorkingDir(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
-            other => panic!("expected a working-directory failure, got {:?}", other.map(|s| s.pid)),
+            other => panic!("expected a working-directory failure, got {:?}", other.map(|s| s.child.pid())),
         }
 
         let program = tmp.path().join("program");
         std::fs::copy("/bin/true", &program).unwrap();
-        let cmd = Command::new(&program).stdin(Stdin::Piped).stdout(Stdio::Capture);
-        let prepared = cmd.prepare().unwrap();
         std::fs::remove_file(&program).unwrap();
-        match spawn(&cmd, &prepared.program, &prepared.env, Placement::NewProcessGroup, StdioFds::default()) {
+        match spawn(request(&program, None, ChildIo::Pipe), Placement::NewProcessGroup) {
             Err(SpawnFailure::Other(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
-            other => panic!("expected exec's ENOENT, got {:?}", other.map(|s| s.pid)),
+            other => panic!("expected exec's ENOENT, got {:?}", other.map(|s| s.child.pid())),
         }
     }
 }

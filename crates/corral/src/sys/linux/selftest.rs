@@ -1,4 +1,5 @@
-//! Kernel feature probes for `corral doctor`: they try the real thing once.
+//! Kernel feature self-tests for `corral doctor` and the spawn path: each tries the
+//! real thing once.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -1,5 +1,5 @@
-//! Readiness probes on a started process: a line, a TCP port, or any async check.
-//! A probe never kills the process; giving up is a typed [`NotReady`](crate::ErrorKind::NotReady)
+//! Readiness checks on a started process: a line, a TCP port, or any async check.
+//! A check never kills the process; giving up is a typed [`NotReady`](crate::ErrorKind::NotReady)
 //! error, at once when the process exits first.
 
 use std::future::Future;
@@ -14,7 +14,7 @@ use crate::process::RunningProcess;
 
 /// How often `wait_for_port` and `wait_for` try again: nothing notifies "a port now
 /// accepts connections", so they poll at this interval.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(20);
+pub const READINESS_INTERVAL: Duration = Duration::from_millis(20);
 
 impl RunningProcess {
     /// Waits for a line (stdout or stderr) that satisfies `predicate`, up to `deadline`.
@@ -74,7 +74,7 @@ impl RunningProcess {
         )
     }
 
-    /// Waits until `check` answers `true` (tried every [`PROBE_INTERVAL`]), up to `deadline`.
+    /// Waits until `check` answers `true` (tried every [`READINESS_INTERVAL`]), up to `deadline`.
     pub async fn wait_for<F, Fut>(&mut self, mut check: F, deadline: Duration) -> Result<()>
     where
         F: FnMut() -> Fut,
@@ -86,7 +86,7 @@ impl RunningProcess {
                 if check().await {
                     true
                 } else {
-                    tokio::time::sleep(PROBE_INTERVAL).await;
+                    tokio::time::sleep(READINESS_INTERVAL).await;
                     false
                 }
             };

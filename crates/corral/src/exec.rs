@@ -1,0 +1,235 @@
+//! The one execution engine behind the verbs ([`Command::output`](crate::Command::output)
+//! and friends) and pipelines ([`Pipe`](crate::pipeline::Pipe)): a chain of one or
+//! more stages started in one container, stage `i`'s stdout wired to stage `i + 1`'s
+//! stdin with a real OS pipe (the bytes never pass through corral), the chain's stdin
+//! fed and its last output and every stage's stderr collected, a timeout and a cancel
+//! token applying the cancel policy to the whole tree, an OOM kill told apart from a
+//! plain SIGKILL, statistics read at the end, and the container released. A verb is a
+//! chain of one.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tokio::io::AsyncRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::command::{child_stdin, Command};
+use crate::error::{Error, Result};
+use crate::group::Group;
+use crate::io::pump::Pump;
+use crate::io::{StreamKind, Tee};
+use crate::limits::Stats;
+use crate::mechanism::Mechanism;
+use crate::outcome::Outcome;
+use crate::process::{feed_stdin, RunningProcess};
+use crate::settings::Settings;
+use crate::signal::Signal;
+use crate::stdio::{Stdin, Stdio};
+use crate::sys::ChildIo;
+
+/// What one stage did.
+pub(crate) struct StageRun {
+    pub pid: u32,
+    /// How it ended; [`Outcome::OomKilled`] for a SIGKILL while the container recorded
+    /// an OOM kill.
+    pub outcome: Outcome,
+    /// Its captured standard error.
+    pub stderr: Vec<u8>,
+}
+
+/// What a whole chain did.
+pub(crate) struct Ran {
+    pub stages: Vec<StageRun>,
+    /// The last stage's output (its stdout, or its PTY).
+    pub stdout: Vec<u8>,
+    /// [`Outcome::TimedOut`] or [`Outcome::Cancelled`] when the chain was ended early.
+    pub chain: Option<Outcome>,
+    /// From the first spawn to the end of the whole tree.
+    pub duration: Duration,
+    pub mechanism: Mechanism,
+    /// The tree's resources at the end, when the settings ask for them.
+    pub stats: Option<Stats>,
+}
+
+enum Ended {
+    Exited(Result<Vec<Outcome>>),
+    TimedOut,
+    Cancelled,
+}
+
+/// Runs `stages` as one chain under `settings`. `stdin`, when given, replaces the first
+/// stage's own standard input.
+pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Option<&Stdin>) -> Result<Ran> {
+    let n = stages.len();
+    let Some(last) = stages.last() else {
+        return Err(Error::InvalidInput("a pipeline needs at least one stage".into()));
+    };
+    settings.validate()?;
+    if let Some(i) = stages[..n - 1].iter().position(|c| c.pty.is_some()) {
+        return Err(Error::InvalidInput(format!(
+            "stage {} of {n} asks for a PTY; only the last stage of a pipeline can run on one",
+            i + 1
+        )));
+    }
+    let prepared = stages.iter().map(|c| c.prepare()).collect::<Result<Vec<_>>>()?;
+    let head_stdin = stdin.unwrap_or(&stages[0].stdin);
+    let group = Group::for_run(settings)?;
+    let started = Instant::now();
+
+    let mut processes: Vec<RunningProcess> = Vec::with_capacity(n);
+    let mut next_stdin = None;
+    for (i, (cmd, prep)) in stages.iter().zip(&prepared).enumerate() {
+        let stdin = match next_stdin.take() {
+            Some(fd) => Some(ChildIo::Fd(fd)),
+            None if i == 0 && stdin.is_some() => Some(child_stdin(head_stdin)),
+            None => None,
+        };
+        let mut stdout = None;
+        if i + 1 < n {
+            match crate::sys::pipe() {
+                Ok((r, w)) => {
+                    stdout = Some(ChildIo::Fd(w));
+                    next_stdin = Some(r);
+                }
+                Err(e) => {
+                    let _ = group.close().await;
+                    return Err(Error::io("creating a pipe", e));
+                }
+            }
+        }
+        match group.spawn(cmd, prep, stdin, stdout) {
+            Ok(p) => processes.push(p),
+            Err(e) => {
+                // Earlier stages may be running: end them and release the container, so
+                // nothing is left behind.
+                let _ = group.close().await;
+                return Err(e);
+            }
+        }
+    }
+    let pids: Vec<u32> = processes.iter().map(|p| p.pid()).collect();
+    let names = stages.iter().map(|c| c.display_name()).collect::<Vec<_>>().join(" | ");
+    let head_pipe = processes[0].take_stdin();
+    let tail_pty = processes[n - 1].take_pty();
+    let tail_stdout = processes[n - 1].take_stdout();
+    let stderrs: Vec<_> = processes.iter_mut().map(|p| p.take_stderr()).collect();
+    // Cancelled once the whole tree is gone: the readers then take what is left in the
+    // pipes and stop, even if an escaped process (outside the container) still holds them.
+    let tree_gone = CancellationToken::new();
+
+    let control = async {
+        let _gone = tree_gone.clone().drop_guard();
+        let all_exited = async { join_all(processes.iter_mut().map(|p| p.wait())).await };
+        let ended = tokio::select! {
+            biased;
+            r = all_exited => Ended::Exited(r.into_iter().collect()),
+            _ = sleep_opt(settings.timeout) => Ended::TimedOut,
+            _ = cancelled_opt(settings.cancel_token.as_ref()) => Ended::Cancelled,
+        };
+        let (outcomes, chain) = match ended {
+            Ended::Exited(r) => (r?, None),
+            early => {
+                let chain = if matches!(early, Ended::TimedOut) {
+                    tracing::warn!(
+                        program = %names, pid = pids[0], mechanism = %group.mechanism(),
+                        timeout_ms = settings.timeout.unwrap_or_default().as_millis() as u64,
+                        "timed out; applying the cancel policy"
+                    );
+                    Outcome::TimedOut
+                } else {
+                    tracing::debug!(program = %names, pid = pids[0], mechanism = %group.mechanism(), "cancelled; applying the cancel policy");
+                    Outcome::Cancelled
+                };
+                group.terminate(settings.cancel).await?;
+                let outcomes =
+                    join_all(processes.iter_mut().map(|p| p.wait())).await.into_iter().collect::<Result<Vec<_>>>()?;
+                (outcomes, Some(chain))
+            }
+        };
+        // Whatever the stages left behind goes now (the cancel policy has already run
+        // on a timeout or cancellation).
+        group.kill_rest_and_wait().await?;
+        Ok::<_, Error>((outcomes, chain))
+    };
+    let read_stdout = async {
+        match tail_pty {
+            // A PTY's output is the run's stdout: captured, or copied to ours.
+            Some(pty) => {
+                let mut opts = last.lines.clone();
+                if last.stdout == Stdio::Inherit {
+                    opts.tee_stdout = Some(Tee::new(tokio::io::stdout()));
+                }
+                let capture = last.stdout == Stdio::Capture;
+                Pump::new(StreamKind::Stdout, capture, &opts, None).run(pty, Some(tree_gone.clone())).await
+            }
+            None => read_pipe(tail_stdout, StreamKind::Stdout, last, &tree_gone).await,
+        }
+    };
+    let read_stderrs =
+        join_all(stderrs.into_iter().zip(stages).map(|(e, cmd)| read_pipe(e, StreamKind::Stderr, cmd, &tree_gone)));
+    let feed = async {
+        if let Some(pipe) = head_pipe {
+            tokio::select! {
+                _ = feed_stdin(pipe, head_stdin.clone()) => {}
+                _ = tree_gone.cancelled() => {}
+            }
+        }
+    };
+    let (_, stdout, stderrs, ended) = tokio::join!(feed, read_stdout, read_stderrs, control);
+    let (outcomes, chain) = ended?;
+    let duration = started.elapsed();
+    let stats = if settings.collect_stats { Some(group.stats()?) } else { None };
+    let oom_killed = group.oom_kills().unwrap_or(0) > 0;
+    let mechanism = group.mechanism();
+    group.close().await?;
+
+    let stdout = stdout.map_err(|e| Error::io("reading standard output", e))?;
+    let mut runs = Vec::with_capacity(n);
+    for ((outcome, stderr), (cmd, pid)) in outcomes.into_iter().zip(stderrs).zip(stages.iter().zip(pids)) {
+        let outcome = match outcome {
+            Outcome::Signalled { signal, .. } if oom_killed && signal == Signal::Kill.as_raw() => {
+                tracing::warn!(program = %cmd.display_name(), pid, "killed by the OOM killer");
+                Outcome::OomKilled
+            }
+            other => other,
+        };
+        let stderr = stderr.map_err(|e| Error::io("reading standard error", e))?;
+        runs.push(StageRun { pid, outcome, stderr });
+    }
+    Ok(Ran { stages: runs, stdout, chain, duration, mechanism, stats })
+}
+
+async fn read_pipe<R: AsyncRead + std::os::fd::AsFd + Unpin>(
+    pipe: Option<R>,
+    kind: StreamKind,
+    cmd: &Command,
+    tree_gone: &CancellationToken,
+) -> std::io::Result<Vec<u8>> {
+    match pipe {
+        Some(p) => Pump::new(kind, true, &cmd.lines, None).run(p, Some(tree_gone.clone())).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+pub(crate) async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(crate) async fn cancelled_opt(token: Option<&CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Bytes to text: with the command's encoding, or UTF-8 with invalid sequences
+/// replaced. Linear, and exact: nothing (no final newline) is dropped.
+pub(crate) fn decode(bytes: Vec<u8>, encoding: Option<&'static encoding_rs::Encoding>) -> String {
+    match encoding {
+        Some(e) => e.decode_with_bom_removal(&bytes).0.into_owned(),
+        None => String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}

@@ -1,0 +1,68 @@
+//! Leaf: the containment mechanisms and what survives an owner's death.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// How a group contains its processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mechanism {
+    /// A cgroup v2 subtree (Linux). Holds every descendant, `setsid` daemons included;
+    /// torn down with `cgroup.kill`.
+    CgroupV2,
+    /// A POSIX process group per started process. A descendant that calls `setsid`
+    /// (or `setpgid`) leaves it and escapes.
+    ProcessGroup,
+}
+
+impl Mechanism {
+    /// The short name used by the CLI and in tracing: `cgroup-v2`, `process-group`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::CgroupV2 => "cgroup-v2",
+            Mechanism::ProcessGroup => "process-group",
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mechanism {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cgroup" | "cgroup-v2" | "cgroupv2" | "cgroup2" => Ok(Mechanism::CgroupV2),
+            "process-group" | "pgroup" | "processgroup" | "pgid" => Ok(Mechanism::ProcessGroup),
+            _ => Err(Error::InvalidInput(format!("unknown mechanism {s:?} (use cgroup or process-group)"))),
+        }
+    }
+}
+
+/// What still dies with the owner when the owner itself dies without running any
+/// `Drop` (SIGKILL, abort, the OOM killer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParentDeathScope {
+    /// Every descendant: the warden kills the cgroup.
+    WholeTree,
+    /// Every process still in the group's process groups; a descendant that called
+    /// `setsid` (or `setpgid`) has left them and survives.
+    ProcessGroup,
+    /// Nothing is guaranteed (no warden).
+    None,
+}
+
+impl ParentDeathScope {
+    /// What a working owner-death guard reaches under `mechanism`.
+    pub(crate) fn guarded(mechanism: Mechanism) -> ParentDeathScope {
+        match mechanism {
+            Mechanism::CgroupV2 => ParentDeathScope::WholeTree,
+            Mechanism::ProcessGroup => ParentDeathScope::ProcessGroup,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! [`HostReport::detect`]: finds out what this host offers by trying each feature
+//! once (one empty container, a probe child or two).
+
+use crate::host::{HostReport, SpawnPath};
+use crate::mechanism::{Mechanism, ParentDeathScope};
+
+use super::{Container, CreateError};
+
+impl HostReport {
+    /// Finds out what this host offers. Creates and releases one empty container.
+    pub fn detect() -> HostReport {
+        let kernel = rustix::system::uname().release().to_string_lossy().into_owned();
+        #[cfg(target_os = "linux")]
+        let (cgroup2_mount, own_cgroup, cgroup_base) = match super::linux::cgroup::host() {
+            Ok(h) => (Some(h.mount.clone()), Some(h.own.clone()), Some(h.base.clone())),
+            Err(_) => (None, None, None),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let (cgroup2_mount, own_cgroup, cgroup_base) = (None, None, None);
+        #[cfg(target_os = "linux")]
+        let pidfd = super::linux::selftest::pidfd_works();
+        #[cfg(not(target_os = "linux"))]
+        let pidfd = false;
+
+        let mut report = HostReport {
+            mechanism: Mechanism::ProcessGroup,
+            fallback_reason: None,
+            kernel,
+            cgroup2_mount,
+            own_cgroup,
+            cgroup_base,
+            cgroup_writable: false,
+            cgroup_kill: false,
+            cgroup_freeze: false,
+            clone3_into_cgroup: None,
+            pidfd,
+            spawn_path: SpawnPath::Portable,
+            spawn_path_reason: None,
+            parent_death_scope: ParentDeathScope::None,
+            warden_problem: None,
+            limits: Vec::new(),
+        };
+        (report.spawn_path, report.spawn_path_reason) = super::unix::spawn::path();
+        let guard = super::guard::get().map(|_| ());
+        match Container::create(None, false, &Default::default(), false) {
+            Ok(created) => {
+                report.mechanism = created.container.mechanism();
+                report.parent_death_scope = match &guard {
+                    Err(_) => ParentDeathScope::None,
+                    Ok(()) => ParentDeathScope::guarded(report.mechanism),
+                };
+                report.warden_problem = guard.err();
+                report.fallback_reason = created.fallback_reason;
+                #[cfg(target_os = "linux")]
+                for (limit, controller) in [("memory_max", "memory"), ("max_processes", "pids"), ("cpu_quota", "cpu")] {
+                    let how = match created.container.cgroup_path() {
+                        Some(dir) => super::linux::limits::enforcement(Some(dir), controller),
+                        None => Err("limits need the cgroup mechanism".to_string()),
+                    };
+                    report.limits.push((limit, how));
+                }
+                if let Some(dir) = created.container.cgroup_path() {
+                    report.cgroup_writable = true;
+                    report.cgroup_kill = dir.join("cgroup.kill").exists();
+                    report.cgroup_freeze = dir.join("cgroup.freeze").exists();
+                    #[cfg(target_os = "linux")]
+                    {
+                        report.clone3_into_cgroup = super::linux::selftest::clone3_into_cgroup_works(dir).ok();
+                    }
+                }
+                #[cfg(target_os = "linux")]
+                if report.spawn_path == SpawnPath::Clone3 {
+                    if let Err(reason) = super::linux::selftest::fast_spawn_works(created.container.cgroup_dir()) {
+                        (report.spawn_path, report.spawn_path_reason) = (SpawnPath::Portable, Some(reason));
+                    }
+                }
+                // The probe children were reaped, so the directory is empty (and, without
+                // a warden, is removed rather than kept for reuse).
+                if let Err(failed) = created.container.release() {
+                    failed.0.teardown_in_background();
+                    super::flush_teardowns(std::time::Duration::from_secs(5));
+                }
+            }
+            Err(CreateError::Unsupported(_, reason) | CreateError::Limit(_, reason)) => {
+                report.fallback_reason = Some(reason)
+            }
+        }
+        report
+    }
+}
