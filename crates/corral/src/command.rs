@@ -28,7 +28,7 @@ pub(crate) enum Inherit {
 
 /// A program to run, and how. Build it, then call a verb
 /// ([`output`](Command::output), [`run`](Command::run), [`exit_code`](Command::exit_code),
-/// [`probe`](Command::probe)) or hand it to [`Group::start`](crate::Group::start).
+/// [`test`](Command::test)) or hand it to [`Group::start`](crate::Group::start).
 ///
 /// ```no_run
 /// # async fn demo() -> corral::Result<()> {

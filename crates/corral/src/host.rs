@@ -28,7 +28,7 @@ pub struct HostReport {
     pub cgroup_kill: bool,
     /// Whether a group directory has `cgroup.freeze` (kernel 5.2+).
     pub cgroup_freeze: bool,
-    /// Whether `clone3` with `CLONE_INTO_CGROUP` placed a probe child (None: not tried).
+    /// Whether `clone3` with `CLONE_INTO_CGROUP` placed a self-test child (None: not tried).
     pub clone3_into_cgroup: Option<bool>,
     /// Whether `pidfd_open` works.
     pub pidfd: bool,

@@ -20,7 +20,7 @@ use crate::stdio::Stdin;
 ///
 /// ```no_run
 /// # async fn demo() -> corral::Result<()> {
-/// use corral::{Command, Pipe};
+/// use corral::{pipeline::Pipe, Command};
 /// let counts = Pipe::new([
 ///     Command::new("printf").arg("b\na\nb\n"),
 ///     Command::new("sort"),

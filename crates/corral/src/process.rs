@@ -260,7 +260,7 @@ impl Drop for RunningProcess {
 ///
 /// ```no_run
 /// # async fn demo(a: &mut corral::RunningProcess, b: &mut corral::RunningProcess) -> corral::Result<()> {
-/// let (first, outcome) = corral::wait_any([a, b]).await?;
+/// let (first, outcome) = corral::process::wait_any([a, b]).await?;
 /// # Ok(()) }
 /// ```
 pub async fn wait_any<'a, I>(processes: I) -> Result<(usize, Outcome)>

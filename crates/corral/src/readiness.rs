@@ -1,5 +1,5 @@
-//! Readiness checks on a started process: a line, a TCP port, or any async check.
-//! A check never kills the process; giving up is a typed [`NotReady`](crate::ErrorKind::NotReady)
+//! Readiness probes on a started process: a line, a TCP port, or any async check.
+//! A probe never kills the process; giving up is a typed [`NotReady`](crate::ErrorKind::NotReady)
 //! error, at once when the process exits first.
 
 use std::future::Future;

@@ -138,7 +138,7 @@ impl fmt::Debug for LineOptions {
 ///
 /// ```no_run
 /// # async fn demo() -> corral::Result<()> {
-/// use corral::{Command, Group, StreamKind};
+/// use corral::{io::StreamKind, Command, Group};
 /// let group = Group::new()?;
 /// let mut p = group.start(Command::new("sh").args(["-c", "echo out; echo err >&2"]).stream_lines())?;
 /// let mut lines = p.lines().unwrap();

@@ -44,16 +44,9 @@ pub(crate) fn defer(job: Job) {
     }
 }
 
-/// Blocks until every deferred teardown has finished, or `limit` passes; then
-/// removes the idle cgroup directories kept for reuse.
-pub(crate) fn flush(limit: Duration) -> bool {
-    let done = wait_idle(limit);
-    #[cfg(target_os = "linux")]
-    super::linux::cgroup::drain_pool();
-    done
-}
-
-fn wait_idle(limit: Duration) -> bool {
+/// Blocks until every deferred teardown has finished, or `limit` passes; returns
+/// whether they all finished.
+pub(crate) fn wait_idle(limit: Duration) -> bool {
     let c = cleaner();
     let deadline = Instant::now() + limit;
     let mut pending = c.pending.lock().unwrap_or_else(|e| e.into_inner());

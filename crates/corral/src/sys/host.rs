@@ -1,5 +1,5 @@
 //! [`HostReport::detect`]: finds out what this host offers by trying each feature
-//! once (one empty container, a probe child or two).
+//! once (one empty container, a self-test child or two).
 
 use crate::host::{HostReport, SpawnPath};
 use crate::mechanism::{Mechanism, ParentDeathScope};
@@ -54,7 +54,7 @@ impl HostReport {
                 #[cfg(target_os = "linux")]
                 for (limit, controller) in [("memory_max", "memory"), ("max_processes", "pids"), ("cpu_quota", "cpu")] {
                     let how = match created.container.cgroup_path() {
-                        Some(dir) => super::linux::limits::enforcement(Some(dir), controller),
+                        Some(dir) => super::linux::cgroup::limits::enforcement(Some(dir), controller),
                         None => Err("limits need the cgroup mechanism".to_string()),
                     };
                     report.limits.push((limit, how));
@@ -74,7 +74,7 @@ impl HostReport {
                         (report.spawn_path, report.spawn_path_reason) = (SpawnPath::Portable, Some(reason));
                     }
                 }
-                // The probe children were reaped, so the directory is empty (and, without
+                // The self-test children were reaped, so the directory is empty (and, without
                 // a warden, is removed rather than kept for reuse).
                 if let Err(failed) = created.container.release() {
                     failed.0.teardown_in_background();

@@ -170,24 +170,6 @@ pub(crate) fn unavailable_reason() -> Option<String> {
     why_not().map(String::from)
 }
 
-/// Whether children born into a cgroup with `CLONE_INTO_CGROUP` live, checked once
-/// per process on the first group directory (`dir`, never killed): where the owner's
-/// own cgroup has been through `cgroup.kill`, Linux kills every such child (see the
-/// `killed` flag of `Cgroup`). Where they do not live, children join by writing
-/// `cgroup.procs` instead.
-pub(crate) fn into_cgroup_works(dir: BorrowedFd<'_>) -> bool {
-    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WORKS.get_or_init(|| {
-        let works = super::selftest::fast_spawn_works(Some(dir)).is_ok();
-        if !works {
-            tracing::warn!(
-                "children born with CLONE_INTO_CGROUP are killed here; they join their cgroup by writing cgroup.procs"
-            );
-        }
-        works
-    })
-}
-
 /// `CORRAL_SPAWN_PATH=portable` turns the fast path off for the whole process (read
 /// once): the test suite runs through both paths this way.
 fn forced_portable() -> bool {

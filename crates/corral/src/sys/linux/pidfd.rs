@@ -50,16 +50,6 @@ pub(crate) struct Reaped {
     pub max_rss_bytes: u64,
 }
 
-impl From<Reaped> for crate::sys::unix::child::Exit {
-    fn from(r: Reaped) -> Self {
-        let outcome = match r.code {
-            libc::CLD_EXITED => crate::outcome::Outcome::Exited(r.status),
-            code => crate::outcome::Outcome::Signalled { signal: r.status, core_dumped: code == libc::CLD_DUMPED },
-        };
-        crate::sys::unix::child::Exit { outcome, cpu_time: Some(r.cpu), peak_rss: Some(r.max_rss_bytes) }
-    }
-}
-
 /// Registers a pidfd of our own child with the runtime (readable once it exits). On
 /// failure the descriptor comes back with the error.
 pub(crate) fn register(

@@ -2,6 +2,7 @@
 //! real thing once.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -61,14 +62,32 @@ pub(crate) fn clone3_into_cgroup_works(dir: &Path) -> io::Result<bool> {
 /// the path works, without depending on any binary being installed.
 pub(crate) fn fast_spawn_works(cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> Result<(), String> {
     use super::clone3::{spawn, Failure, Request, Step};
-    let program = Path::new("/nonexistent/corral-doctor-probe");
+    let program = Path::new("/nonexistent/corral-doctor-selftest");
     let request = Request { cgroup, new_process_group: cgroup.is_none(), ..Request::new(program) };
     match spawn(&request) {
         Err(Failure::Child(Step::Exec, e)) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Ok(child) => {
             super::pidfd::reap_now(&child.pidfd);
-            Err("the probe's missing program ran".into())
+            Err("the self-test's missing program ran".into())
         }
         Err(e) => Err(format!("clone3 fast path failed: {e:?}")),
     }
+}
+
+/// Whether children born into a cgroup with `CLONE_INTO_CGROUP` live, checked once
+/// per process on the first group directory (`dir`, never killed): where the owner's
+/// own cgroup has been through `cgroup.kill`, Linux kills every such child (see the
+/// `killed` flag of the cgroup tree). Where they do not live, children join by writing
+/// `cgroup.procs` instead.
+pub(crate) fn into_cgroup_works(dir: BorrowedFd<'_>) -> bool {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let works = fast_spawn_works(Some(dir)).is_ok();
+        if !works {
+            tracing::warn!(
+                "children born with CLONE_INTO_CGROUP are killed here; they join their cgroup by writing cgroup.procs"
+            );
+        }
+        works
+    })
 }

@@ -71,7 +71,7 @@ impl Child {
         if let Some(fd) = &self.pidfd {
             let r = crate::sys::linux::pidfd::reap(fd).await?;
             self.reaped = true;
-            return Ok(r.into());
+            return Ok(reaped(r));
         }
         let Some(child) = self.tokio.as_mut() else { return Err(io::ErrorKind::NotFound.into()) };
         let status = child.wait().await?;
@@ -85,7 +85,7 @@ impl Child {
         if let Some(fd) = &self.pidfd {
             let r = crate::sys::linux::pidfd::try_reap(std::os::fd::AsFd::as_fd(fd.get_ref()))?;
             self.reaped |= r.is_some();
-            return Ok(r.map(Into::into));
+            return Ok(r.map(reaped));
         }
         let Some(child) = self.tokio.as_mut() else { return Err(io::ErrorKind::NotFound.into()) };
         let status = child.try_wait()?;
@@ -121,6 +121,15 @@ impl Drop for Child {
             }
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn reaped(r: crate::sys::linux::pidfd::Reaped) -> Exit {
+    let outcome = match r.code {
+        libc::CLD_EXITED => Outcome::Exited(r.status),
+        code => Outcome::Signalled { signal: r.status, core_dumped: code == libc::CLD_DUMPED },
+    };
+    Exit { outcome, cpu_time: Some(r.cpu), peak_rss: Some(r.max_rss_bytes) }
 }
 
 fn outcome_of(status: std::process::ExitStatus) -> Outcome {

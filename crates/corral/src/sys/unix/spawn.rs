@@ -152,7 +152,7 @@ mod fast {
             Placement::NewProcessGroup => None,
             Placement::Cgroup { dir, procs, v1 } => {
                 join.extend_from_slice(v1);
-                match dir.filter(|dir| clone3::into_cgroup_works(*dir)) {
+                match dir.filter(|dir| crate::sys::linux::selftest::into_cgroup_works(*dir)) {
                     Some(dir) => Some(dir),
                     None => {
                         join.push(*procs);

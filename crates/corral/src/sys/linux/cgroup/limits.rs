@@ -53,7 +53,9 @@ fn v1_mount(mountinfo: &str, controller: &str) -> Option<PathBuf> {
             return None;
         }
         let opts = r.nth(1)?;
-        opts.split(',').any(|o| o == controller).then(|| PathBuf::from(left.split_whitespace().nth(4).unwrap_or("")))
+        opts.split(',')
+            .any(|o| o == controller)
+            .then(|| PathBuf::from(super::discover::unescape_mountinfo(left.split_whitespace().nth(4).unwrap_or(""))))
     })
 }
 

@@ -1,6 +1,13 @@
-//! cgroup v2 containers: discovery (pure v2, hybrid v2 at `unified`, or anywhere the
-//! mount table says), one child directory per group, `cgroup.kill` teardown (or freeze
-//! and a SIGKILL sweep on kernels before 5.14), and an inotify wait on `cgroup.events`.
+//! cgroup v2 containers: one child directory per group, `cgroup.kill` teardown (or
+//! freeze and a SIGKILL sweep on kernels before 5.14), an inotify wait on
+//! `cgroup.events`, and a pool of idle directories for reuse. Discovery of the
+//! hierarchy is in `discover`, limits in `limits`, resource figures in `stats`.
+
+mod discover;
+pub(crate) mod limits;
+mod stats;
+
+pub(crate) use discover::host;
 
 use std::collections::HashSet;
 use std::fs;
@@ -16,68 +23,6 @@ use tokio::io::unix::AsyncFd;
 
 use crate::limits::Limits;
 use crate::signal::Signal;
-
-/// Where this process can make cgroups.
-#[derive(Debug, Clone)]
-pub(crate) struct CgroupHost {
-    /// The cgroup2 mount point, e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`.
-    pub mount: PathBuf,
-    /// Our own cgroup, relative to the mount (the `0::` line of `/proc/self/cgroup`).
-    pub own: String,
-    /// `mount` + `own`: where corral creates its group directories.
-    pub base: PathBuf,
-}
-
-/// Discovers the cgroup v2 mount and our place in it, once per process.
-pub(crate) fn host() -> Result<&'static CgroupHost, String> {
-    static HOST: OnceLock<Result<CgroupHost, String>> = OnceLock::new();
-    HOST.get_or_init(discover).as_ref().map_err(Clone::clone)
-}
-
-fn discover() -> Result<CgroupHost, String> {
-    let mountinfo =
-        fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
-    let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
-    let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
-    let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
-    let rel = own.trim_start_matches('/');
-    let base = if rel.is_empty() { mount.clone() } else { mount.join(rel) };
-    Ok(CgroupHost { mount, own, base })
-}
-
-/// The mount point of the first cgroup2 filesystem in a mountinfo table.
-pub(crate) fn parse_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        let mount_point = left.split_whitespace().nth(4)?;
-        Some(PathBuf::from(unescape_mountinfo(mount_point)))
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Our cgroup v2 path from `/proc/self/cgroup`.
-pub(crate) fn parse_own_cgroup(text: &str) -> Option<String> {
-    text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim().to_owned())
-}
 
 /// One group's cgroup directory.
 pub(crate) struct Cgroup {
@@ -100,7 +45,7 @@ pub(crate) struct Cgroup {
     /// limit directories).
     warden_armed: bool,
     /// Limits and accounting (v2 files, or v1 directories joined alongside).
-    limits: super::limits::Applied,
+    limits: limits::Applied,
     /// Whether any limit or accounting was ever applied (then the directory is not reused).
     limited: bool,
     /// Whether it was ever frozen (then the directory is not reused).
@@ -181,7 +126,7 @@ impl Cgroup {
     pub fn apply_limits(&mut self, spec: &Limits) -> Result<(), (&'static str, String)> {
         let name = self.name().to_owned();
         self.limited = true;
-        self.limits = super::limits::apply(&self.path, &name, spec)?;
+        self.limits = limits::apply(&self.path, &name, spec)?;
         Ok(())
     }
 
@@ -197,45 +142,6 @@ impl Cgroup {
             dir: (!self.killed.load(Ordering::Relaxed)).then(|| self.dir.as_fd()),
             procs: self.procs.as_fd(),
             v1: self.limits.v1.iter().map(|d| d.procs.as_fd()).collect(),
-        }
-    }
-
-    /// How many processes the kernel's OOM killer has killed in this group, where
-    /// memory is accounted.
-    pub fn oom_kills(&self) -> Option<u64> {
-        if self.limits.memory_v2 {
-            super::limits::read_key(&self.path.join("memory.events"), "oom_kill")
-        } else {
-            self.limits.memory_v1().and_then(|d| super::limits::read_key(&d.join("memory.oom_control"), "oom_kill"))
-        }
-    }
-
-    /// Cumulative CPU time of everything that ran in the group (v2 `cpu.stat`).
-    pub fn cpu_time(&self) -> Option<std::time::Duration> {
-        let base = self.cpu_base_usec?;
-        self.cpu_usec().map(|u| std::time::Duration::from_micros(u.saturating_sub(base)))
-    }
-
-    fn cpu_usec(&self) -> Option<u64> {
-        let mut buf = [0u8; 1024];
-        let text = pread_text(self.cpu_stat.as_ref()?, &mut buf).ok()?;
-        text.lines().find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
-    }
-
-    /// Current and peak memory of the group, where it is accounted.
-    pub fn memory(&self) -> (Option<u64>, Option<u64>) {
-        if self.limits.memory_v2 {
-            (
-                super::limits::read_number(&self.path.join("memory.current")),
-                super::limits::read_number(&self.path.join("memory.peak")),
-            )
-        } else if let Some(d) = self.limits.memory_v1() {
-            (
-                super::limits::read_number(&d.join("memory.usage_in_bytes")),
-                super::limits::read_number(&d.join("memory.max_usage_in_bytes")),
-            )
-        } else {
-            (None, None)
         }
     }
 
@@ -587,17 +493,17 @@ fn sweep_stale_once(base: &Path) {
                 tracing::debug!(cgroup = %cg.path.display(), "sweeping a stale corral cgroup");
                 let _ = cg.kill();
                 // Its v1 limit directories have the same name.
-                for h in super::limits::v1_hierarchies() {
+                for h in limits::v1_hierarchies() {
                     let path = h.base.join(&name);
                     if let Ok(procs) = open_write(&path.join("cgroup.procs")) {
-                        cg.limits.v1.push(super::limits::V1Dir { controller: h.controller, path, procs });
+                        cg.limits.v1.push(limits::V1Dir { controller: h.controller, path, procs });
                     }
                 }
                 crate::sys::cleanup::defer(Box::new(move || cg.wait_empty_and_remove_blocking()));
             }
         }
         // v1 directories whose v2 twin is already gone.
-        for h in super::limits::v1_hierarchies() {
+        for h in limits::v1_hierarchies() {
             for entry in fs::read_dir(&h.base).into_iter().flatten().flatten() {
                 let owner = entry.file_name().to_str().and_then(stale_owner);
                 if owner.is_some_and(|o| o != std::process::id() && !Path::new(&format!("/proc/{o}")).exists()) {
@@ -689,30 +595,5 @@ mod tests {
 
     fn is_live(pid: u32) -> bool {
         crate::sys::unix::proc_stat(pid).is_some_and(|s| s.state != b'Z')
-    }
-
-    #[test]
-    fn finds_the_hybrid_unified_mount() {
-        let mi = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
-                  35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
-                  41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-        assert_eq!(parse_cgroup2_mount(mi), Some(PathBuf::from("/sys/fs/cgroup/unified")));
-    }
-
-    #[test]
-    fn finds_a_pure_v2_mount_with_optional_fields_and_escapes() {
-        let mi = "25 30 0:23 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n\
-                  99 30 0:50 / /mnt/my\\040cg rw - cgroup2 none rw\n";
-        assert_eq!(parse_cgroup2_mount(mi), Some(PathBuf::from("/sys/fs/cgroup")));
-        let only_escaped = "99 30 0:50 / /mnt/my\\040cg rw - cgroup2 none rw\n";
-        assert_eq!(parse_cgroup2_mount(only_escaped), Some(PathBuf::from("/mnt/my cg")));
-        assert_eq!(parse_cgroup2_mount("1 2 0:1 / /proc rw - proc proc rw\n"), None);
-    }
-
-    #[test]
-    fn reads_our_own_v2_cgroup() {
-        let text = "4:memory:/x\n0::/user.slice/app.scope\n";
-        assert_eq!(parse_own_cgroup(text).as_deref(), Some("/user.slice/app.scope"));
-        assert_eq!(parse_own_cgroup("4:memory:/x\n"), None);
     }
 }

@@ -1,0 +1,300 @@
+//! [`Container`]: one shape for every mechanism, whatever the platform provides
+//! underneath: a cgroup v2 subtree (Linux) or a set of POSIX process groups.
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+#[cfg(target_os = "linux")]
+use super::linux;
+use super::request::{SpawnFailure, SpawnRequest, Spawned};
+use super::{cleanup, guard, unix};
+use crate::limits::{Limits, Stats};
+use crate::mechanism::Mechanism;
+use crate::signal::Signal;
+
+/// A kill-on-drop container: a cgroup v2 subtree or a set of POSIX process groups.
+pub(crate) enum Container {
+    #[cfg(target_os = "linux")]
+    Cgroup(linux::cgroup::Cgroup),
+    ProcessGroup(unix::pgroup::ProcessGroups),
+}
+
+/// Why a container could not be created.
+pub(crate) enum CreateError {
+    /// The forced mechanism is not available here.
+    Unsupported(Mechanism, String),
+    /// A requested limit cannot be enforced (the limit's name, why).
+    Limit(&'static str, String),
+}
+
+/// What [`Container::create`] picked, and why it fell back if it did.
+pub(crate) struct Created {
+    pub container: Container,
+    pub fallback_reason: Option<String>,
+    /// Why no warden guards it, when one was asked for and none does.
+    pub warden_problem: Option<String>,
+}
+
+impl Container {
+    /// Creates a container of the forced `mechanism`, or the strongest this host
+    /// offers. A forced mechanism the host lacks is an error, never a downgrade.
+    /// `stats`: whether the caller may ask for [`stats`](Self::stats) (a verb that
+    /// does not collect them saves a `cpu.stat` read).
+    pub fn create(
+        mechanism: Option<Mechanism>,
+        warden: bool,
+        limits: &Limits,
+        stats: bool,
+    ) -> Result<Created, CreateError> {
+        let pgroups = || Container::ProcessGroup(unix::pgroup::ProcessGroups::new(warden));
+        let (mut container, fallback_reason) = match mechanism {
+            Some(Mechanism::ProcessGroup) => (pgroups(), None),
+            Some(Mechanism::CgroupV2) => (
+                Self::create_cgroup(stats).map_err(|reason| CreateError::Unsupported(Mechanism::CgroupV2, reason))?,
+                None,
+            ),
+            None => match Self::create_cgroup(stats) {
+                Ok(c) => (c, None),
+                Err(reason) => (pgroups(), Some(reason)),
+            },
+        };
+        if !limits.is_empty() {
+            container.apply_limits(limits, fallback_reason.as_deref())?;
+        }
+        let mut created = Created { container, fallback_reason, warden_problem: None };
+        if warden {
+            created.warden_problem = created.container.arm_warden().err();
+        }
+        Ok(created)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn create_cgroup(stats: bool) -> Result<Container, String> {
+        linux::cgroup::Cgroup::create(stats).map(Container::Cgroup)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn create_cgroup(_stats: bool) -> Result<Container, String> {
+        Err("cgroups exist only on Linux".into())
+    }
+
+    fn apply_limits(&mut self, limits: &Limits, fallback: Option<&str>) -> Result<(), CreateError> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                let applied = cg.apply_limits(limits);
+                if applied.is_err() {
+                    let _ = cg.remove();
+                }
+                applied.map_err(|(limit, reason)| CreateError::Limit(limit, reason))
+            }
+            Container::ProcessGroup(_) => Err(CreateError::Limit(
+                limits.first_name(),
+                format!(
+                    "limits need the cgroup mechanism, and this group uses process groups{}",
+                    fallback.map(|f| format!(" ({f})")).unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    /// How many processes the OOM killer killed in this container, where memory is accounted.
+    pub fn oom_kills(&self) -> Option<u64> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.oom_kills(),
+            Container::ProcessGroup(_) => None,
+        }
+    }
+
+    /// The resources of everything in the container.
+    pub fn stats(&self) -> io::Result<Stats> {
+        let pids = self.pids()?;
+        let mut stats = Stats { processes: pids.len(), cpu_time: None, memory_current: None, memory_peak: None };
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                stats.cpu_time = cg.cpu_time();
+                (stats.memory_current, stats.memory_peak) = cg.memory();
+                if stats.memory_current.is_none() {
+                    stats.memory_current = unix::proc_rss_sum(&pids);
+                }
+            }
+            Container::ProcessGroup(_) => {
+                stats.cpu_time = unix::proc_cpu_sum(&pids);
+                stats.memory_current = unix::proc_rss_sum(&pids);
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Makes sure the owner-death guard will tear this container down if the owner dies.
+    fn arm_warden(&mut self) -> Result<(), String> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.arm_warden(),
+            // Each process group registers as it is created (in `add`); the guard
+            // itself must be running.
+            Container::ProcessGroup(_) => guard::get().map(|_| ()),
+        }
+    }
+
+    pub fn mechanism(&self) -> Mechanism {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(_) => Mechanism::CgroupV2,
+            Container::ProcessGroup(_) => Mechanism::ProcessGroup,
+        }
+    }
+
+    /// The cgroup directory's descriptor, under the cgroup mechanism.
+    #[cfg(target_os = "linux")]
+    pub fn cgroup_dir(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match self {
+            Container::Cgroup(cg) => Some(cg.dir()),
+            Container::ProcessGroup(_) => None,
+        }
+    }
+
+    pub fn cgroup_path(&self) -> Option<&Path> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => Some(cg.path()),
+            Container::ProcessGroup(_) => None,
+        }
+    }
+
+    /// Starts `req` inside this container: the child is in it before it runs any code
+    /// of its own.
+    pub fn spawn(&self, req: SpawnRequest<'_>) -> Result<Spawned, SpawnFailure> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => unix::spawn::spawn(req, cg.placement()),
+            Container::ProcessGroup(pg) => {
+                // A PTY child leads a new session, hence a group of its own too.
+                let spawned = unix::spawn::spawn(req, unix::spawn::Placement::NewProcessGroup)?;
+                pg.add(spawned.child.pid() as i32);
+                Ok(spawned)
+            }
+        }
+    }
+
+    /// Sends `sig` to every process in the container.
+    pub fn signal(&self, sig: Signal) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.signal(sig),
+            Container::ProcessGroup(pg) => pg.signal(sig),
+        }
+    }
+
+    /// SIGKILLs every process in the container, at once.
+    pub fn kill(&self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.kill().map(|_| ()),
+            Container::ProcessGroup(pg) => pg.signal(Signal::Kill),
+        }
+    }
+
+    /// SIGKILLs whatever is left and waits until it is gone. A cgroup that is
+    /// already empty costs one read.
+    pub async fn kill_rest_and_wait(&self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                if cg.kill()? {
+                    cg.wait_empty(None).await?;
+                }
+            }
+            Container::ProcessGroup(pg) => {
+                pg.signal(Signal::Kill)?;
+                pg.wait_empty(None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until no live process is left (zombies awaiting their reaper count as
+    /// gone), or `limit` passes. Returns whether the container is empty.
+    pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.wait_empty(limit).await,
+            Container::ProcessGroup(pg) => pg.wait_empty(limit).await,
+        }
+    }
+
+    /// Stops every process: `cgroup.freeze` (returns once the kernel reports the tree
+    /// frozen), else SIGSTOP to the process groups. `resume` undoes it.
+    pub async fn suspend(&self, suspend: bool) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => {
+                if !cg.freeze(suspend).await? {
+                    self.signal(if suspend { Signal::Stop } else { Signal::Cont })?;
+                }
+                Ok(())
+            }
+            Container::ProcessGroup(pg) => pg.signal(if suspend { Signal::Stop } else { Signal::Cont }),
+        }
+    }
+
+    /// The live process groups (process-group mechanism only).
+    pub fn process_group_ids(&self) -> Vec<i32> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(_) => Vec::new(),
+            Container::ProcessGroup(pg) => pg.live_pgids(),
+        }
+    }
+
+    /// Pulls a process started elsewhere into the container.
+    pub fn adopt(&self, pid: u32) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.adopt(pid),
+            Container::ProcessGroup(pg) => pg.adopt(pid),
+        }
+    }
+
+    /// The live processes in the container.
+    pub fn pids(&self) -> io::Result<Vec<u32>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.pids(),
+            Container::ProcessGroup(pg) => pg.pids(),
+        }
+    }
+
+    /// Done with an empty container: its cgroup directory is kept for reuse by the
+    /// owner's next group where possible, else removed. On failure it comes back.
+    pub fn release(self) -> Result<(), Box<(Container, io::Error)>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.release().map_err(|failed| {
+                let (cg, e) = *failed;
+                Box::new((Container::Cgroup(cg), e))
+            }),
+            Container::ProcessGroup(pg) => {
+                pg.forget();
+                Ok(())
+            }
+        }
+    }
+
+    /// Kills everything now, on the caller's thread; waits for the tree to empty and
+    /// removes the directory on corral's teardown thread, so that a drop never blocks
+    /// an async runtime.
+    pub fn teardown_in_background(self) {
+        if let Err(e) = self.kill() {
+            tracing::warn!(error = %e, "kill on drop failed");
+        }
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cleanup::defer(Box::new(move || cg.wait_empty_and_remove_blocking())),
+            Container::ProcessGroup(pg) => pg.forget(),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Finding the cgroup hierarchies: the cgroup2 mount and our own cgroup in it (pure
+//! v2, hybrid v2 at `unified`, or anywhere the mount table says), and the v1
+//! hierarchies of the controllers corral uses. Mount points are unescaped as the
+//! kernel escapes them in `/proc/self/mountinfo` (`\040` space, `\011` tab, `\012`
+//! newline, `\134` backslash).
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Where this process can make cgroups.
+#[derive(Debug, Clone)]
+pub(crate) struct CgroupHost {
+    /// The cgroup2 mount point, e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`.
+    pub mount: PathBuf,
+    /// Our own cgroup, relative to the mount (the `0::` line of `/proc/self/cgroup`).
+    pub own: String,
+    /// `mount` + `own`: where corral creates its group directories.
+    pub base: PathBuf,
+}
+
+/// Discovers the cgroup v2 mount and our place in it, once per process.
+pub(crate) fn host() -> Result<&'static CgroupHost, String> {
+    static HOST: OnceLock<Result<CgroupHost, String>> = OnceLock::new();
+    HOST.get_or_init(discover).as_ref().map_err(Clone::clone)
+}
+
+fn discover() -> Result<CgroupHost, String> {
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
+    let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
+    let rel = own.trim_start_matches('/');
+    let base = if rel.is_empty() { mount.clone() } else { mount.join(rel) };
+    Ok(CgroupHost { mount, own, base })
+}
+
+/// The mount point of the first cgroup2 filesystem in a mountinfo table.
+pub(crate) fn parse_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let mount_point = left.split_whitespace().nth(4)?;
+        Some(PathBuf::from(unescape_mountinfo(mount_point)))
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+pub(super) fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Our cgroup v2 path from `/proc/self/cgroup`.
+pub(crate) fn parse_own_cgroup(text: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_hybrid_unified_mount() {
+        let mi = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+                  35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+                  41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_eq!(parse_cgroup2_mount(mi), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+    }
+
+    #[test]
+    fn finds_a_pure_v2_mount_with_optional_fields_and_escapes() {
+        let mi = "25 30 0:23 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n\
+                  99 30 0:50 / /mnt/my\\040cg rw - cgroup2 none rw\n";
+        assert_eq!(parse_cgroup2_mount(mi), Some(PathBuf::from("/sys/fs/cgroup")));
+        let only_escaped = "99 30 0:50 / /mnt/my\\040cg rw - cgroup2 none rw\n";
+        assert_eq!(parse_cgroup2_mount(only_escaped), Some(PathBuf::from("/mnt/my cg")));
+        assert_eq!(parse_cgroup2_mount("1 2 0:1 / /proc rw - proc proc rw\n"), None);
+    }
+
+    /// Every escape the kernel writes in a mountinfo path (`show_path` escapes space,
+    /// tab, newline and backslash as octal), in a table captured from a host whose
+    /// cgroup2 mount point has all four.
+    #[test]
+    fn unescapes_every_mountinfo_escape() {
+        let captured = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                        29 22 0:26 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n\
+                        77 29 0:41 / /run/my\\040cg\\011tab\\012nl\\134bs rw,nosuid shared:30 - cgroup2 cgroup2 rw\n";
+        assert_eq!(parse_cgroup2_mount(captured), Some(PathBuf::from("/run/my cg\ttab\nnl\\bs")));
+        assert_eq!(unescape_mountinfo("a\\040b"), "a b");
+        // A backslash that does not start an octal escape stays as it is.
+        assert_eq!(unescape_mountinfo("a\\x"), "a\\x");
+        assert_eq!(unescape_mountinfo("end\\04"), "end\\04");
+    }
+
+    #[test]
+    fn reads_our_own_v2_cgroup() {
+        let text = "4:memory:/x\n0::/user.slice/app.scope\n";
+        assert_eq!(parse_own_cgroup(text).as_deref(), Some("/user.slice/app.scope"));
+        assert_eq!(parse_own_cgroup("4:memory:/x\n"), None);
+    }
+}
