@@ -34,6 +34,11 @@ mod linux;
 mod request;
 mod unix;
 
+/// The test suite's one helper for host features, shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/common/feature.rs"]
+pub(crate) mod feature;
+
 pub(crate) use container::{Container, CreateError};
 pub(crate) use request::{ChildIo, SpawnFailure, SpawnRequest, Spawned};
 pub(crate) use unix::child::{Child, Exit};

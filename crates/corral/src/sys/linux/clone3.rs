@@ -480,8 +480,10 @@ mod tests {
 
     #[test]
     fn runs_a_program_and_reports_each_failing_step() {
-        if !enabled() {
-            eprintln!("SKIP: {}", unavailable_reason().unwrap_or_default());
+        if !crate::sys::feature::require("clone3", || match unavailable_reason() {
+            None => Ok(()),
+            Some(reason) => Err(reason),
+        }) {
             return;
         }
         let args = ["-c".into(), "exit 7".into()];
