@@ -1,48 +1,38 @@
 //! The owner-death guard: one helper process per owner that kills every registered
 //! container when the owner dies. The warden on Linux (`clone(CLONE_VM)`, a socket),
-//! the kqueue watcher on macOS and the BSDs.
+//! the kqueue watcher on macOS and the BSDs; none elsewhere (then groups report
+//! [`ParentDeathScope::None`](crate::group::ParentDeathScope::None)). Each offers
+//! `get()` and, on what it returns, `register_pgid` and `forget`.
 
-#[cfg(target_os = "linux")]
-pub(crate) use super::linux::warden::get;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-pub(crate) use super::unix::watcher::get;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-mod none {
-    pub(crate) struct Guard;
-    impl Guard {
-        pub fn register_pgid(&self, _pgid: i32) -> std::io::Result<u64> {
-            Err(std::io::ErrorKind::Unsupported.into())
+cfg_if::cfg_if! {
+    if #[cfg(target_os = "linux")] {
+        pub(crate) use super::linux::warden::get;
+    } else if #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        #[path = "unix/watcher.rs"]
+        mod watcher;
+        pub(crate) use watcher::get;
+    } else {
+        pub(crate) struct Guard;
+
+        impl Guard {
+            pub fn register_pgid(&self, _pgid: i32) -> std::io::Result<u64> {
+                Err(std::io::ErrorKind::Unsupported.into())
+            }
+
+            pub fn forget(&self, _id: u64) -> std::io::Result<()> {
+                Ok(())
+            }
         }
-        pub fn forget(&self, _id: u64) -> std::io::Result<()> {
-            Ok(())
+
+        pub(crate) fn get() -> Result<&'static Guard, String> {
+            Err("no owner-death guard on this platform".into())
         }
-    }
-    pub(crate) fn get() -> Result<&'static Guard, String> {
-        Err("no owner-death guard on this platform".into())
     }
 }
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-pub(crate) use none::get;

@@ -1,18 +1,11 @@
-//! Portable Unix pieces: spawning, POSIX process groups, /proc scanning.
+//! Portable Unix pieces: spawning, POSIX process groups, PTYs, /proc scanning. The
+//! kqueue watcher (`watcher.rs`) is declared by `sys/guard.rs`, which picks the
+//! owner-death guard per platform.
 
 pub(crate) mod child;
 pub(crate) mod pgroup;
 pub(crate) mod pty;
 pub(crate) mod spawn;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-pub(crate) mod watcher;
 
 use std::io;
 
