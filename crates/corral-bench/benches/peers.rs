@@ -25,7 +25,16 @@ fn spawn(c: &mut Criterion) {
 }
 
 fn small() -> Ctx {
-    Ctx { capture_bytes: 64 << 20, lines: 200_000, tree: 100, concurrent: 64, pipeline_bytes: 64 << 20, managed: 100 }
+    Ctx {
+        capture_bytes: 64 << 20,
+        lines: 200_000,
+        tree: 100,
+        concurrent: 64,
+        pipeline_bytes: 64 << 20,
+        managed: 100,
+        text_bytes: 64 << 20,
+        warden_tree: 10,
+    }
 }
 
 fn concurrent(c: &mut Criterion) {

@@ -17,6 +17,10 @@ pub struct Ctx {
     pub concurrent: usize,
     pub pipeline_bytes: u64,
     pub managed: usize,
+    /// Scenario 9: bytes of a stream without a newline, captured as bytes and as text.
+    pub text_bytes: u64,
+    /// Scenario 10: sleepers in the tree the warden kills.
+    pub warden_tree: usize,
 }
 
 impl Ctx {
@@ -28,6 +32,8 @@ impl Ctx {
             concurrent: 64,
             pipeline_bytes: 1 << 30,
             managed: 1000,
+            text_bytes: 200_000_000,
+            warden_tree: 10,
         }
     }
     pub fn quick() -> Ctx {
@@ -38,6 +44,8 @@ impl Ctx {
             concurrent: 64,
             pipeline_bytes: 256 << 20,
             managed: 200,
+            text_bytes: 100_000_000,
+            warden_tree: 10,
         }
     }
 }
@@ -227,12 +235,14 @@ pub fn capture_duct(ctx: &Ctx) -> f64 {
 
 /// The floor: a raw `read(2)` loop into one growing buffer.
 pub fn capture_raw(ctx: &Ctx) -> f64 {
+    raw_read_loop(ctx.capture_bytes)
+}
+
+/// A raw `read(2)` loop over `head -c bytes /dev/zero` (GB/s).
+fn raw_read_loop(bytes: u64) -> f64 {
     let t = Instant::now();
-    let mut child = std::process::Command::new("head")
-        .args(head_args(ctx.capture_bytes))
-        .stdout(StdStdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        std::process::Command::new("head").args(head_args(bytes)).stdout(StdStdio::piped()).spawn().unwrap();
     let pipe = child.stdout.take().unwrap();
     let fd = pipe.as_raw_fd();
     let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
@@ -249,8 +259,8 @@ pub fn capture_raw(ctx: &Ctx) -> f64 {
         unsafe { buf.set_len(buf.len() + n as usize) };
     }
     child.wait().unwrap();
-    assert_eq!(buf.len() as u64, ctx.capture_bytes);
-    gbps(ctx.capture_bytes, t.elapsed())
+    assert_eq!(buf.len() as u64, bytes);
+    gbps(bytes, t.elapsed())
 }
 
 // ---------- 5: the line stream (lines per second) ----------
@@ -427,6 +437,90 @@ pub fn pipeline_sh(ctx: &Ctx) -> f64 {
     let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ctx.pipeline_bytes.to_string());
     gbps(ctx.pipeline_bytes, t.elapsed())
+}
+
+// ---------- 9: a stream without a newline, captured as bytes and as text (GB/s) ----------
+//
+// `head -c N /dev/zero` writes N NUL bytes and no newline: the worst case for a line
+// splitter that rescans its buffer on every read (quadratic: minutes for 200 MB).
+
+pub async fn nonl_text_corral(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = Command::new("head").args(head_args(ctx.text_bytes)).output_text().await.unwrap();
+    let d = t.elapsed();
+    assert_eq!(out.stdout.len() as u64, ctx.text_bytes);
+    gbps(ctx.text_bytes, d)
+}
+
+pub async fn nonl_bytes_corral(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = Command::new("head").args(head_args(ctx.text_bytes)).output().await.unwrap();
+    let d = t.elapsed();
+    assert_eq!(out.stdout.len() as u64, ctx.text_bytes);
+    gbps(ctx.text_bytes, d)
+}
+
+/// std's capture, then one UTF-8 validation of the whole buffer.
+pub fn nonl_text_std(ctx: &Ctx) -> f64 {
+    let t = Instant::now();
+    let out = std::process::Command::new("head").args(head_args(ctx.text_bytes)).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let d = t.elapsed();
+    assert_eq!(text.len() as u64, ctx.text_bytes);
+    gbps(ctx.text_bytes, d)
+}
+
+pub fn nonl_raw(ctx: &Ctx) -> f64 {
+    raw_read_loop(ctx.text_bytes)
+}
+
+// ---------- 10: the owner SIGKILLed: ms until its whole tree is gone (the warden) ----------
+//
+// The owner is a fresh process (the benchmark binary re-run with `--warden-owner`,
+// see [`warden_owner`]): it starts a tree in a group and waits; we SIGKILL it, so no
+// `Drop` runs and only its warden can end the tree.
+
+/// The owner's side: starts `sh` with `n` background sleepers in a group of mechanism
+/// `m`, prints the shell's pid, then waits until its stdin closes (so that a crashed
+/// benchmark does not leave it behind). Never returns normally.
+pub fn warden_owner(m: Mechanism, n: usize) {
+    use std::io::Write;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let g = Group::builder().mechanism(m).build().unwrap();
+        let mut p = g.start(Command::new("sh").args(["-c", &tree_script(n)])).unwrap();
+        wait_ready(p.take_stdout().as_mut().unwrap()).await;
+        println!("{}", p.pid());
+        std::io::stdout().flush().unwrap();
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        g.close().await.unwrap();
+    });
+}
+
+/// Starts `exe --warden-owner M N` (an owner, see [`warden_owner`]), SIGKILLs it once
+/// its tree runs, and returns the milliseconds from the kill until every process of
+/// the tree is gone.
+pub fn warden_kill(ctx: &Ctx, m: Mechanism, exe: &std::path::Path) -> f64 {
+    let mut owner = std::process::Command::new(exe)
+        .args(["--warden-owner", m.name(), &ctx.warden_tree.to_string()])
+        .stdin(StdStdio::piped())
+        .stdout(StdStdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(owner.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let shell: u32 = line.trim().parse().unwrap_or_else(|_| panic!("the owner said {line:?}"));
+    let pids = tree_pids(shell);
+    assert!(pids.len() > ctx.warden_tree, "{m}: the tree is {pids:?}");
+    let ms = time_kill(&pids, || owner.kill().unwrap());
+    owner.wait().unwrap();
+    ms
+}
+
+/// The same tree killed by its live owner (`Group::kill`): the reference for 10.
+pub async fn warden_reference(ctx: &Ctx, m: Mechanism) -> f64 {
+    teardown_corral(&Ctx { tree: ctx.warden_tree, ..*ctx }, m).await
 }
 
 // ---------- 8: owner memory per managed child (bytes) ----------

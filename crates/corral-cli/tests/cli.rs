@@ -3,8 +3,49 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+/// The suite's one way to ask for a host feature (the library's tests use it too).
+#[path = "../../corral/tests/common/feature.rs"]
+mod feature;
+
 fn corral() -> Command {
     Command::new(env!("CARGO_BIN_EXE_corral"))
+}
+
+/// `corral doctor --json`.
+fn doctor() -> serde_json::Value {
+    let out = corral().args(["doctor", "--json"]).output().unwrap();
+    assert!(out.status.success(), "corral doctor failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Asks for a host feature, checked through what `corral doctor` reports.
+fn require(name: &str) -> bool {
+    require_for(&feature::test_name(), name)
+}
+
+fn require_for(test: &str, name: &str) -> bool {
+    feature::require_for(test, name, || match name {
+        "cgroup-v2" => {
+            let r = doctor();
+            if r["cgroup_writable"] == true {
+                Ok(())
+            } else {
+                Err(format!("corral doctor: {}", r["fallback_reason"]))
+            }
+        }
+        "limits" => {
+            let r = doctor();
+            for limit in ["memory_max", "max_processes", "cpu_quota"] {
+                let l = &r["limits"][limit];
+                if l["enforced"] != true {
+                    return Err(format!("corral doctor: {limit} not enforced: {}", l["why"]));
+                }
+            }
+            Ok(())
+        }
+        "pty" => feature::check::pty(),
+        other => panic!("no check for host feature {other:?} here"),
+    })
 }
 
 fn code(args: &[&str]) -> i32 {
@@ -12,14 +53,11 @@ fn code(args: &[&str]) -> i32 {
     st.code().expect("corral itself exits, it is not killed")
 }
 
+/// process-group always; cgroup when the host has the `cgroup-v2` feature.
 fn mechanisms() -> Vec<&'static str> {
     let mut v = vec!["process-group"];
-    let out = corral().args(["doctor", "--json"]).output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    if report["cgroup_writable"] == true {
+    if require_for(&format!("{} (cgroup-v2 half)", feature::test_name()), "cgroup-v2") {
         v.push("cgroup");
-    } else {
-        eprintln!("SKIP cgroup half: {}", report["fallback_reason"]);
     }
     v
 }
@@ -118,6 +156,9 @@ fn sigterm_to_corral_is_forwarded_to_the_tree() {
 
 #[test]
 fn pty_mode_copies_the_terminal_to_stdout() {
+    if !require("pty") {
+        return;
+    }
     for m in mechanisms() {
         let out = corral()
             .args([
@@ -139,12 +180,11 @@ fn pty_mode_copies_the_terminal_to_stdout() {
 
 #[test]
 fn limits_and_stats_from_the_command_line() {
-    let out = corral().args(["doctor", "--json"]).output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(report["limits"]["memory_max"].is_object(), "doctor lists limits: {report}");
-    if report["limits"]["memory_max"]["enforced"] != true {
-        eprintln!("SKIP limits half: {}", report["limits"]["memory_max"]["why"]);
-    } else {
+    let report = doctor();
+    for limit in ["memory_max", "max_processes", "cpu_quota"] {
+        assert!(report["limits"][limit].is_object(), "doctor lists {limit}: {report}");
+    }
+    if require_for(&format!("{} (limits half)", feature::test_name()), "limits") {
         let out = corral()
             .args(["run", "--json", "--memory-max", "48M", "--", "perl", "-e", "my $x = 'a' x 300_000_000"])
             .output()

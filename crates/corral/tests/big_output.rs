@@ -1,7 +1,6 @@
-//! Large outputs: no deadlock, bounded memory, linear time. One test in its own
-//! binary, so that the peak-RSS measurement sees only this work.
-
-use std::time::Instant;
+//! Large outputs: no deadlock, bounded memory, every byte captured. One test in its
+//! own binary, so that the peak-RSS measurement sees only this work. (How fast, as
+//! bytes and as text, is measured by the benchmark, not asserted here.)
 
 use corral::{Command, Group, Outcome};
 
@@ -28,7 +27,7 @@ fn reset_peak_rss() {
 const MB: usize = 1_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_outputs_complete_in_bounded_memory_and_linear_time() {
+async fn large_outputs_complete_exactly_in_bounded_memory() {
     // A 300 MB line without a newline, through the line stream: delivered in pieces of
     // at most the maximum line length, with memory bounded by buffer x max length.
     reset_peak_rss();
@@ -58,22 +57,19 @@ async fn large_outputs_complete_in_bounded_memory_and_linear_time() {
     assert_eq!((out.stdout.len(), out.stderr.len()), (200 * MB, 200 * MB));
     drop(out);
 
-    // 200 MB of NUL bytes and no newline: text capture costs about what byte capture
-    // costs (a peer rescans its buffer per read here and takes minutes), and is exact.
+    // 200 MB of NUL bytes and no newline, captured as bytes and as text: both exact.
+    // (What text capture costs next to byte capture here is a benchmark figure:
+    // `cargo run --release -p corral-bench --bin compare -- --only 9`; a quadratic
+    // splitter, which rescans its buffer per read, would take minutes.)
     let cmd = Command::new("head").args(["-c", "200000000", "/dev/zero"]);
-    let mut best_bytes = f64::MAX;
-    let mut best_text = f64::MAX;
-    for _ in 0..3 {
-        let t = Instant::now();
-        let out = cmd.output().await.unwrap();
-        best_bytes = best_bytes.min(t.elapsed().as_secs_f64());
-        assert_eq!(out.stdout.len(), 200 * MB);
-        drop(out);
-        let t = Instant::now();
-        let text = cmd.output_text().await.unwrap();
-        best_text = best_text.min(t.elapsed().as_secs_f64());
-        assert_eq!(text.stdout.len(), 200 * MB);
-        assert!(text.stdout.bytes().all(|b| b == 0), "byte-exact");
-    }
-    assert!(best_text < 2.0 * best_bytes, "text {best_text:.3}s vs bytes {best_bytes:.3}s");
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.outcome, Outcome::Exited(0));
+    assert_eq!(out.stdout.len(), 200 * MB);
+    assert!(out.stdout.iter().all(|&b| b == 0), "byte-exact");
+    drop(out);
+    let text = cmd.output_text().await.unwrap();
+    assert_eq!(text.outcome, Outcome::Exited(0));
+    assert_eq!(text.stdout.len(), 200 * MB);
+    assert!(text.stdout.bytes().all(|b| b == 0), "byte-exact");
+    assert!(text.stderr.is_empty());
 }

@@ -8,20 +8,9 @@ use std::time::Duration;
 use corral::{Command, ErrorKind, Group, Mechanism, Outcome};
 use futures_util::StreamExt;
 
-/// Whether this host can enforce limits at all; if not, say why and skip.
-fn limits_here() -> bool {
-    match Group::builder().memory_max(1 << 30).max_processes(1000).cpu_quota(1.0).build() {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: limits cannot be enforced here: {e}");
-            false
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_child_past_memory_max_is_oom_killed_and_the_outcome_says_so() {
-    if !limits_here() {
+    if !common::require("limits") {
         return;
     }
     let out = Command::new("perl")
@@ -43,7 +32,7 @@ async fn a_child_past_memory_max_is_oom_killed_and_the_outcome_says_so() {
 
 #[tokio::test]
 async fn max_processes_makes_the_fork_past_it_fail_with_eagain() {
-    if !limits_here() {
+    if !common::require("limits") {
         return;
     }
     // perl forks sleepers until a fork fails, then reports how many it made and why.
@@ -64,7 +53,7 @@ async fn max_processes_makes_the_fork_past_it_fail_with_eagain() {
 
 #[tokio::test]
 async fn cpu_quota_holds_a_busy_loop_to_about_half_a_core() {
-    if !limits_here() {
+    if !common::require("limits") {
         return;
     }
     let out = Command::new("perl")
@@ -84,7 +73,7 @@ async fn cpu_quota_holds_a_busy_loop_to_about_half_a_core() {
 
 #[tokio::test]
 async fn stats_of_a_known_workload() {
-    if !limits_here() {
+    if !common::require("limits") {
         return;
     }
     let g = Group::builder().account_memory().build().unwrap();

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use corral::{pipeline::Pipe, Command, ErrorKind, Outcome};
+use corral::{pipeline::Pipe, CancellationToken, Command, ErrorKind, Mechanism, Outcome};
 
 #[tokio::test]
 async fn sort_uniq_like_a_shell_pipeline() {
@@ -130,4 +130,194 @@ async fn bad_stages_are_typed_errors() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     let err = Pipe::new(Vec::<Command>::new()).output().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+// ---------- a pipeline ends the way the same work run as a verb ends ----------
+
+/// How a run ended, the same way for a verb and a pipeline.
+#[derive(Debug, PartialEq)]
+struct Ending {
+    outcome: Outcome,
+    mechanism: Mechanism,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verb_and_pipeline_agree_on_a_timeout_and_leave_no_tree() {
+    for m in mechanisms() {
+        let limit = Duration::from_millis(1000);
+        let tree = Tree::new(false);
+        let verb = tree.command().mechanism(m).timeout(limit);
+        let (out, pids) = tokio::join!(verb.output(), tree.pids());
+        let _reaper = Reaper(pids.clone());
+        let out = out.unwrap();
+        // The verb returns only once the tree is gone: no waiting here.
+        assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}: the verb left its tree");
+        let verb_end = Ending { outcome: out.outcome, mechanism: out.mechanism };
+
+        let tree = Tree::new(false);
+        let pipe = Pipe::new([tree.command(), Command::new("cat")]).mechanism(m).timeout(limit);
+        let (out, mut pids) = tokio::join!(pipe.output(), tree.pids());
+        let _reaper = Reaper(pids.clone());
+        let out = out.unwrap();
+        pids.extend(out.stages.iter().map(|s| s.pid));
+        assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}: the pipeline left a stage or a descendant");
+        assert!(!out.success());
+        let pipe_end = Ending { outcome: out.outcome, mechanism: out.mechanism };
+
+        assert_eq!(verb_end, Ending { outcome: Outcome::TimedOut, mechanism: m });
+        assert_eq!(pipe_end, verb_end, "{m}");
+        // The required-success verbs say the same: a TimedOut error.
+        let err = tree_less_sleep().mechanism(m).timeout(Duration::from_millis(100)).run().await.unwrap_err();
+        let perr = Pipe::new([tree_less_sleep(), Command::new("cat")])
+            .mechanism(m)
+            .timeout(Duration::from_millis(100))
+            .run()
+            .await
+            .unwrap_err();
+        assert_eq!((err.kind(), perr.kind()), (ErrorKind::TimedOut, ErrorKind::TimedOut), "{m}");
+    }
+}
+
+fn tree_less_sleep() -> Command {
+    Command::new("sleep").arg("1000")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verb_and_pipeline_agree_on_a_cancel_token_and_leave_no_tree() {
+    for m in mechanisms() {
+        // Cancelled once the tree has reported its pids: a notification, no sleep.
+        let token = CancellationToken::new();
+        let tree = Tree::new(false);
+        let verb = tree.command().mechanism(m).cancel_on(token.clone());
+        let report = async {
+            let pids = tree.pids().await;
+            token.cancel();
+            pids
+        };
+        let (out, pids) = tokio::join!(verb.output(), report);
+        let _reaper = Reaper(pids.clone());
+        let out = out.unwrap();
+        assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}: the verb left its tree");
+        let verb_end = Ending { outcome: out.outcome, mechanism: out.mechanism };
+
+        let token = CancellationToken::new();
+        let tree = Tree::new(false);
+        let pipe = Pipe::new([tree.command(), Command::new("cat")]).mechanism(m).cancel_on(token.clone());
+        let report = async {
+            let pids = tree.pids().await;
+            token.cancel();
+            pids
+        };
+        let (out, mut pids) = tokio::join!(pipe.output(), report);
+        let _reaper = Reaper(pids.clone());
+        let out = out.unwrap();
+        pids.extend(out.stages.iter().map(|s| s.pid));
+        assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}: the pipeline left a stage or a descendant");
+        assert!(!out.success());
+        let pipe_end = Ending { outcome: out.outcome, mechanism: out.mechanism };
+
+        assert_eq!(verb_end, Ending { outcome: Outcome::Cancelled, mechanism: m });
+        assert_eq!(pipe_end, verb_end, "{m}");
+        // A token cancelled before the start: both are Cancelled errors from run().
+        let token = CancellationToken::new();
+        token.cancel();
+        let err = tree_less_sleep().mechanism(m).cancel_on(token.clone()).run().await.unwrap_err();
+        let perr =
+            Pipe::new([tree_less_sleep(), Command::new("cat")]).mechanism(m).cancel_on(token).run().await.unwrap_err();
+        assert_eq!((err.kind(), perr.kind()), (ErrorKind::Cancelled, ErrorKind::Cancelled), "{m}");
+    }
+}
+
+/// perl asking for 300 MB in one string: past a 64 MiB cap, the OOM killer ends it.
+fn memory_hog() -> Command {
+    Command::new("perl").args(["-e", "my $x = 'a' x 300_000_000; print qq(survived\\n)"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verb_and_pipeline_agree_on_an_oom_kill() {
+    if !require("limits") {
+        return;
+    }
+    let cap = 64 << 20;
+    let out = memory_hog().memory_max(cap).collect_stats().output().await.unwrap();
+    assert_eq!(out.outcome, Outcome::OomKilled, "the verb: stdout {:?}", out.stdout_str());
+    assert!(out.stdout.is_empty());
+    let verb_peak = out.stats.as_ref().and_then(|s| s.memory_peak).expect("a memory cgroup keeps a peak");
+    assert!(verb_peak <= cap, "verb peak {verb_peak}");
+
+    // The hog in the middle: `printf | perl | cat`. printf may die of SIGPIPE once perl
+    // is gone, so it is unchecked; cat ends normally when its input closes.
+    let pipe = Pipe::new([Command::new("printf").arg("x\\n"), memory_hog(), Command::new("cat")])
+        .unchecked(0)
+        .memory_max(cap)
+        .collect_stats();
+    let out = pipe.output().await.unwrap();
+    assert_eq!(out.outcome, Outcome::OomKilled, "the pipeline: {out:?}");
+    assert_eq!(out.failed_stage, Some(1), "the OOM-killed stage is blamed: {out:?}");
+    assert_eq!(out.program, "perl");
+    assert_eq!(out.stages[1].outcome, Outcome::OomKilled);
+    assert_eq!(out.stages[2].outcome, Outcome::Exited(0), "cat is not the one killed: {out:?}");
+    assert!(out.stdout.is_empty());
+    let stats = out.stats.expect("collect_stats");
+    assert_eq!(stats.processes, 0);
+    assert!(stats.memory_peak.expect("a memory cgroup keeps a peak") <= cap, "{stats:?}");
+    // And the verbs that require success fail alike.
+    let err = memory_hog().memory_max(cap).run().await.unwrap_err();
+    let perr = pipe.run().await.unwrap_err();
+    for e in [&err, &perr] {
+        assert_eq!(e.kind(), ErrorKind::CommandFailed, "{e}");
+        assert!(matches!(e, corral::Error::CommandFailed { outcome: Outcome::OomKilled, .. }), "{e:?}");
+    }
+
+    // Where limits cannot be enforced (a forced process group), both refuse alike.
+    let err = memory_hog().mechanism(Mechanism::ProcessGroup).memory_max(cap).output().await.unwrap_err();
+    let perr = Pipe::new([memory_hog(), Command::new("cat")])
+        .mechanism(Mechanism::ProcessGroup)
+        .memory_max(cap)
+        .output()
+        .await
+        .unwrap_err();
+    assert_eq!((err.kind(), perr.kind()), (ErrorKind::ResourceLimit, ErrorKind::ResourceLimit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verb_and_pipeline_agree_on_stats() {
+    // Some CPU work and a background child, so that the stats have something to count.
+    let work = || Command::new("sh").args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 0 & wait"]);
+    for m in mechanisms() {
+        let verb = work().mechanism(m).collect_stats().output().await;
+        let pipe = Pipe::new([work(), Command::new("cat")]).mechanism(m).collect_stats().output().await;
+        let (verb, pipe) = match (verb, pipe) {
+            (Ok(v), Ok(p)) => {
+                assert_eq!(v.outcome, Outcome::Exited(0), "{m}");
+                assert!(p.success(), "{m}: {p:?}");
+                (v.stats.expect("collect_stats gives stats"), p.stats.expect("collect_stats gives stats"))
+            }
+            // A process group cannot account memory, which collect_stats asks for: the
+            // two must at least refuse alike. Under a cgroup, both must work.
+            (Err(v), Err(p)) if m == Mechanism::ProcessGroup => {
+                assert_eq!((v.kind(), v.to_string()), (p.kind(), p.to_string()), "{m}");
+                eprintln!("NOTE {m}: collect_stats refused by both: {v}");
+                continue;
+            }
+            other => panic!("{m}: the verb and the pipeline disagree: {other:?}"),
+        };
+        let none = Pipe::new([work(), Command::new("cat")]).mechanism(m).output().await.unwrap();
+        assert!(none.stats.is_none(), "{m}: stats only when asked for");
+        assert!(work().mechanism(m).output().await.unwrap().stats.is_none(), "{m}: stats only when asked for");
+
+        for (what, s) in [("verb", &verb), ("pipeline", &pipe)] {
+            assert_eq!(s.processes, 0, "{m}, {what}: nothing runs after the run: {s:?}");
+            if m == Mechanism::CgroupV2 {
+                let cpu = s.cpu_time.unwrap_or_else(|| panic!("{m}, {what}: a cgroup accounts CPU: {s:?}"));
+                assert!(cpu > Duration::ZERO, "{m}, {what}: {s:?}");
+            }
+        }
+        // The same fields are known for both.
+        assert_eq!(
+            (verb.cpu_time.is_some(), verb.memory_current.is_some(), verb.memory_peak.is_some()),
+            (pipe.cpu_time.is_some(), pipe.memory_current.is_some(), pipe.memory_peak.is_some()),
+            "{m}: {verb:?} vs {pipe:?}"
+        );
+    }
 }

@@ -28,6 +28,9 @@ async fn read_until(pty: &mut Pty, seen: &mut String, needle: &str) {
 
 #[tokio::test]
 async fn the_child_sees_a_terminal_of_the_given_size() {
+    if !require("pty") {
+        return;
+    }
     for m in mechanisms() {
         let out = Command::new("sh")
             .args(["-c", "test -t 0 && test -t 1 && test -t 2 && echo all-three-are-ttys; stty size"])
@@ -44,6 +47,9 @@ async fn the_child_sees_a_terminal_of_the_given_size() {
 
 #[tokio::test]
 async fn a_resize_reaches_the_child_as_sigwinch() {
+    if !require("pty") {
+        return;
+    }
     for m in mechanisms() {
         let g = Group::builder().mechanism(m).build().unwrap();
         let mut p = g
@@ -66,6 +72,9 @@ async fn a_resize_reaches_the_child_as_sigwinch() {
 
 #[tokio::test]
 async fn input_written_to_the_pty_reaches_the_child() {
+    if !require("pty") {
+        return;
+    }
     let g = Group::new().unwrap();
     let mut p =
         g.start(Command::new("sh").args(["-c", "read line; echo \"got:$line\""]).pty(PtySize::default())).unwrap();
@@ -82,6 +91,9 @@ async fn input_written_to_the_pty_reaches_the_child() {
 
 #[tokio::test]
 async fn killing_the_group_ends_the_session_with_no_survivor() {
+    if !require("pty") {
+        return;
+    }
     for m in mechanisms() {
         let g = Group::builder().mechanism(m).build().unwrap();
         let mut p = g

@@ -93,11 +93,10 @@ struct Sshd {
 }
 
 async fn start_sshd() -> Option<Sshd> {
-    let sshd = std::path::Path::new("/usr/sbin/sshd");
-    if !sshd.exists() {
-        eprintln!("SKIP ssh half: /usr/sbin/sshd is not installed (.ci/run installs openssh-server)");
+    if !require("sshd") {
         return None;
     }
+    let sshd = std::path::Path::new("/usr/sbin/sshd");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for (key, name) in [("host", "host_key"), ("client", "client_key")] {

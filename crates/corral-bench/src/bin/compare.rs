@@ -2,7 +2,9 @@
 //! that machine drift hits all alike, and prints a Markdown table.
 //!
 //! `cargo run --release -p corral-bench --bin compare -- [--quick] [--only N]`
-//! (`--only 1` runs scenario 1 alone; `--only 2` the 2 GiB owner alone).
+//! (`--only 1` runs scenario 1 alone; `--only 2` the 2 GiB owner alone; `--only 9`
+//! text against byte capture of a stream without a newline; `--only 10` the warden's
+//! kill of an owner's tree).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -75,7 +77,7 @@ fn print(s: &Scenario<'_>, samples: &[Vec<f64>]) {
     let corral = stats[0].0;
     let better = if s.lower_is_better { "lower is better" } else { "higher is better" };
     println!("\n### {} ({}, {better}; {} runs each)\n", s.title, s.unit, s.reps);
-    println!("| implementation | median | min | max | corral (cgroup) ÷ this |");
+    println!("| implementation | median | min | max | {} ÷ this |", s.impls[0].0);
     println!("|---|---:|---:|---:|---:|");
     for ((name, _), (med, min, max)) in s.impls.iter().zip(&stats) {
         println!("| {name} | {} | {} | {} | {:.2}× |", fmt(*med), fmt(*min), fmt(*max), corral / med);
@@ -123,6 +125,12 @@ fn main() {
         corral::group::flush_teardowns(std::time::Duration::from_secs(10));
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--warden-owner") {
+        warden_owner(args[i + 1].parse().unwrap(), args[i + 2].parse().unwrap());
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let exe = exe.as_path();
     let quick = std::env::args().any(|a| a == "--quick");
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|n| format!("{n}. "));
     let wanted = |title: &str| only.as_ref().is_none_or(|p| title.starts_with(p.as_str()));
@@ -208,15 +216,41 @@ fn main() {
                 imp!("process-wrap", async { memory_in_child("process-wrap", c.managed) }),
             ],
         },
+        Scenario {
+            title: "9. capture of N bytes without a newline (head -c N /dev/zero), as text and as bytes",
+            unit: "GB/s",
+            lower_is_better: false,
+            reps: heavy_reps,
+            impls: vec![
+                imp!("corral output_text() (text)", nonl_text_corral(c)),
+                imp!("corral output() (bytes)", nonl_bytes_corral(c)),
+                imp!("std::process + String::from_utf8 (text)", async { nonl_text_std(c) }),
+                imp!("raw read loop (floor, bytes)", async { nonl_raw(c) }),
+            ],
+        },
+        Scenario {
+            title: "10. the owner SIGKILLed: its warden ends the tree",
+            unit: "ms from the owner's SIGKILL until every pid of its tree is gone",
+            lower_is_better: true,
+            reps: heavy_reps * 2,
+            impls: vec![
+                imp!("corral (cgroup)", async { warden_kill(c, CgroupV2, exe) }),
+                imp!("corral (process group)", async { warden_kill(c, ProcessGroup, exe) }),
+                imp!("reference: Group::kill by a live owner (cgroup)", warden_reference(c, CgroupV2)),
+            ],
+        },
     ];
     println!(
-        "\nsizes: capture {} MiB, pipeline {} MiB, {} lines, tree of {}, {} concurrent, {} managed children",
+        "\nsizes: capture {} MiB, pipeline {} MiB, {} lines, tree of {}, {} concurrent, {} managed children, \
+         text {} MB, warden tree of {}",
         c.capture_bytes >> 20,
         c.pipeline_bytes >> 20,
         c.lines,
         c.tree,
         c.concurrent,
-        c.managed
+        c.managed,
+        c.text_bytes / 1_000_000,
+        c.warden_tree
     );
     for s in scenarios.iter().filter(|s| wanted(s.title)) {
         let samples = rt.block_on(measure(s));

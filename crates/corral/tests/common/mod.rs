@@ -1,7 +1,10 @@
-//! Helpers shared by the integration tests: real process trees that report their
-//! pids through a FIFO, survivor checks against /proc, pidfd-based waits for death,
-//! and guards that clean up even when a test fails.
+//! Helpers shared by the integration tests: the one way to ask for a host feature
+//! ([`require`], policy in [`feature`]), real process trees that report their pids
+//! through a FIFO, survivor checks against /proc, pidfd-based waits for death, and
+//! guards that clean up even when a test fails.
 #![allow(dead_code)]
+
+pub mod feature;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,16 +12,59 @@ use std::time::{Duration, Instant};
 
 use corral::{Group, Mechanism};
 
-/// The mechanisms to test on this host. ProcessGroup always; CgroupV2 when a cgroup
-/// can be created here (else a printed reason, and the cgroup half is skipped).
+/// Asks for a host feature (see [`feature`] for the names and the policy) with this
+/// suite's check for it: true when the test may go on. Outside CI a missing feature
+/// prints `SKIP <test>: ...` and returns false; under `CI=true` it fails the test
+/// unless `CORRAL_TEST_ABSENT` lists it.
+pub fn require(name: &str) -> bool {
+    feature::require(name, || check(name))
+}
+
+/// This suite's check for a feature: `Ok` when the host has it, else why not.
+pub fn check(name: &str) -> Result<(), String> {
+    match name {
+        "cgroup-v2" => {
+            let g = Group::builder().mechanism(Mechanism::CgroupV2).build().map_err(|e| e.to_string())?;
+            match (g.mechanism(), g.cgroup_path()) {
+                (Mechanism::CgroupV2, Some(_)) => Ok(()),
+                (m, _) => Err(format!("a group forced to cgroup-v2 came out as {m}")),
+            }
+        }
+        "limits" => Group::builder()
+            .memory_max(1 << 30)
+            .max_processes(1000)
+            .cpu_quota(1.0)
+            .build()
+            .map(drop)
+            .map_err(|e| format!("limits cannot be enforced: {e}")),
+        "clone3" => {
+            if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+                return Err("the clone3 fast path is built for Linux on x86_64 only".into());
+            }
+            let r = corral::host::HostReport::detect();
+            if !r.pidfd {
+                return Err("pidfd_open does not work (kernel older than 5.3?)".into());
+            }
+            if r.clone3_into_cgroup == Some(false) {
+                return Err("the kernel refuses clone3(CLONE_INTO_CGROUP) (older than 5.7?)".into());
+            }
+            Ok(())
+        }
+        "uid-switch" => feature::check::root(),
+        "pty" => feature::check::pty(),
+        "sshd" => feature::check::sshd(),
+        other => panic!("no check for host feature {other:?}"),
+    }
+}
+
+/// The mechanisms to test on this host: ProcessGroup always, CgroupV2 when the
+/// `cgroup-v2` feature is there (asked through [`feature`], so the cgroup half is
+/// skipped only outside CI, or where `.ci/` declares it absent).
 pub fn mechanisms() -> Vec<Mechanism> {
     let mut v = Vec::new();
-    match Group::builder().mechanism(Mechanism::CgroupV2).build() {
-        Ok(g) => {
-            drop(g);
-            v.push(Mechanism::CgroupV2);
-        }
-        Err(e) => eprintln!("SKIP cgroup-v2 half: {e}"),
+    let part = format!("{} (cgroup-v2 half)", feature::test_name());
+    if feature::require_for(&part, "cgroup-v2", || check("cgroup-v2")) {
+        v.push(Mechanism::CgroupV2);
     }
     v.push(Mechanism::ProcessGroup);
     v
