@@ -113,3 +113,41 @@ async fn killing_the_group_ends_the_session_with_no_survivor() {
         g.close().await.unwrap();
     }
 }
+
+/// A pipeline's last stage on a PTY: its stdin is still the previous stage's pipe,
+/// its stdout and stderr the terminal (its controlling terminal, in a session of its
+/// own), and what it writes there is the pipeline's output. A stage before the last
+/// cannot have one: a clear error, and nothing is started.
+#[tokio::test]
+async fn the_last_stage_of_a_pipeline_runs_on_a_pty() {
+    if !require("pty") {
+        return;
+    }
+    for m in mechanisms() {
+        let out = corral::pipeline::Pipe::new([
+            Command::new("printf").arg("from-the-pipe\n"),
+            Command::new("sh")
+                .args(["-c", "test ! -t 0 && test -t 1 && test -t 2 && echo stdin-is-a-pipe-stdout-a-tty; cat; stty size </dev/tty"])
+                .pty(PtySize { rows: 12, cols: 34 }),
+        ])
+        .mechanism(m)
+        .output()
+        .await
+        .unwrap();
+        assert_eq!(out.outcome, Outcome::Exited(0), "{m}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        assert_eq!(text, "stdin-is-a-pipe-stdout-a-tty\nfrom-the-pipe\n12 34\n", "{m}");
+        assert!(out.success());
+
+        let before = children();
+        let err =
+            corral::pipeline::Pipe::new([Command::new("echo").arg("x").pty(PtySize::default()), Command::new("cat")])
+                .mechanism(m)
+                .output()
+                .await
+                .unwrap_err();
+        assert_eq!(err.kind(), corral::ErrorKind::InvalidInput, "{m}: {err}");
+        assert!(err.to_string().contains("stage 1 of 2"), "{err}");
+        assert_eq!(children(), before, "{m}: a refused pipeline started something");
+    }
+}
