@@ -1,7 +1,8 @@
 //! The one execution engine behind the verbs ([`Command::output`](crate::Command::output)
 //! and friends) and pipelines ([`Pipe`](crate::pipeline::Pipe)): a chain of one or
 //! more stages started in one container, stage `i`'s stdout wired to stage `i + 1`'s
-//! stdin with a real OS pipe (the bytes never pass through corral), the chain's stdin
+//! stdin with a real OS pipe (the bytes never pass through corral, except a PTY
+//! stage's output, which corral relays to the next stage), the chain's stdin
 //! fed and its last output and every stage's stderr collected, a timeout and a cancel
 //! token applying the cancel policy to the whole tree, an OOM kill told apart from a
 //! plain SIGKILL, statistics read at the end, and the container released. A verb is a
@@ -9,15 +10,17 @@
 
 use std::time::{Duration, Instant};
 
+use std::os::fd::OwnedFd;
+
 use futures_util::future::join_all;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{child_stdin, Command};
 use crate::error::{Error, Result};
 use crate::group::Group;
 use crate::io::pump::Pump;
-use crate::io::{StreamKind, Tee};
+use crate::io::{Pty, StreamKind, Tee};
 use crate::limits::Stats;
 use crate::mechanism::Mechanism;
 use crate::outcome::Outcome;
@@ -65,18 +68,15 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         return Err(Error::InvalidInput("a pipeline needs at least one stage".into()));
     };
     settings.validate()?;
-    if let Some(i) = stages[..n - 1].iter().position(|c| c.pty.is_some()) {
-        return Err(Error::InvalidInput(format!(
-            "stage {} of {n} asks for a PTY; only the last stage of a pipeline can run on one",
-            i + 1
-        )));
-    }
     let prepared = stages.iter().map(|c| c.prepare()).collect::<Result<Vec<_>>>()?;
     let head_stdin = stdin.unwrap_or(&stages[0].stdin);
     let group = Group::for_run(settings)?;
     let started = Instant::now();
 
     let mut processes: Vec<RunningProcess> = Vec::with_capacity(n);
+    // The write ends of the pipes that PTY stages before the last feed through corral
+    // (a terminal's output is no descriptor a next process can read), by stage.
+    let mut relay_to = Vec::new();
     let mut next_stdin = None;
     for (i, (cmd, prep)) in stages.iter().zip(&prepared).enumerate() {
         let stdin = match next_stdin.take() {
@@ -87,6 +87,10 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         let mut stdout = None;
         if i + 1 < n {
             match crate::sys::pipe() {
+                Ok((r, w)) if cmd.pty.is_some() => {
+                    relay_to.push((i, w));
+                    next_stdin = Some(r);
+                }
                 Ok((r, w)) => {
                     stdout = Some(ChildIo::Fd(w));
                     next_stdin = Some(r);
@@ -111,6 +115,7 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
     let names = stages.iter().map(|c| c.display_name()).collect::<Vec<_>>().join(" | ");
     let head_pipe = processes[0].take_stdin();
     let tail_pty = processes[n - 1].take_pty();
+    let relays = relay_to.into_iter().filter_map(|(i, w)| Some((processes[i].take_pty()?, w))).collect::<Vec<_>>();
     let tail_stdout = processes[n - 1].take_stdout();
     let stderrs: Vec<_> = processes.iter_mut().map(|p| p.take_stderr()).collect();
     // Cancelled once the whole tree is gone: the readers then take what is left in the
@@ -165,6 +170,7 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
             None => read_pipe(tail_stdout, StreamKind::Stdout, last, &tree_gone).await,
         }
     };
+    let relay_all = join_all(relays.into_iter().map(|(pty, w)| relay(pty, w, &tree_gone)));
     let read_stderrs =
         join_all(stderrs.into_iter().zip(stages).map(|(e, cmd)| read_pipe(e, StreamKind::Stderr, cmd, &tree_gone)));
     let feed = async {
@@ -175,7 +181,7 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
             }
         }
     };
-    let (_, stdout, stderrs, ended) = tokio::join!(feed, read_stdout, read_stderrs, control);
+    let (_, stdout, stderrs, relayed, ended) = tokio::join!(feed, read_stdout, read_stderrs, relay_all, control);
     let (outcomes, chain) = ended?;
     let duration = started.elapsed();
     let stats = if settings.collect_stats { Some(group.stats()?) } else { None };
@@ -184,6 +190,9 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
     group.close().await?;
 
     let stdout = stdout.map_err(|e| Error::io("reading standard output", e))?;
+    for r in relayed {
+        r.map_err(|e| Error::io("relaying a PTY stage's output", e))?;
+    }
     let mut runs = Vec::with_capacity(n);
     for ((outcome, stderr), (cmd, pid)) in outcomes.into_iter().zip(stderrs).zip(stages.iter().zip(pids)) {
         let outcome = match outcome {
@@ -197,6 +206,35 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         runs.push(StageRun { pid, outcome, stderr });
     }
     Ok(Ran { stages: runs, stdout, chain, duration, mechanism, stats })
+}
+
+/// Copies a PTY stage's output into the pipe the next stage reads, until the
+/// terminal's session is over (or, once the tree is gone, what is left in it); then
+/// the pipe closes and the next stage sees its end of file. A next stage that stops
+/// reading ends the relay without an error and closes the terminal's master: the
+/// stage gets SIGHUP, as a producer on a broken pipe gets SIGPIPE, instead of blocking
+/// on a full terminal.
+async fn relay(mut pty: Pty, pipe: OwnedFd, tree_gone: &CancellationToken) -> std::io::Result<()> {
+    let mut pipe = crate::sys::pipe_writer(pipe)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let result: std::io::Result<()> = async {
+        loop {
+            let n = tokio::select! {
+                biased;
+                _ = tree_gone.cancelled() => crate::sys::read_available(&pty, &mut buf)?,
+                n = pty.read(&mut buf) => n?,
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            pipe.write_all(&buf[..n]).await?;
+        }
+    }
+    .await;
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
 }
 
 async fn read_pipe<R: AsyncRead + std::os::fd::AsFd + Unpin>(

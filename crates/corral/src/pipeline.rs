@@ -16,7 +16,8 @@ use crate::stdio::Stdin;
 /// A chain of commands, `a | b | c`, without a shell. It runs through the same engine
 /// as the verbs, with the same settings (timeout, cancel policy, mechanism, limits,
 /// stats, warden) for the chain as a whole; a stage's own settings of that kind do not
-/// apply. The last stage may run on a PTY.
+/// apply. Any stage may run on a PTY: the last one's terminal output is the chain's
+/// stdout; an earlier one's is relayed to the next stage's stdin.
 ///
 /// ```no_run
 /// # async fn demo() -> corral::Result<()> {

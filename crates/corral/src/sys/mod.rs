@@ -49,6 +49,11 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
+/// The write end of a pipe as an async writer (made non-blocking).
+pub(crate) fn pipe_writer(fd: OwnedFd) -> io::Result<tokio::net::unix::pipe::Sender> {
+    tokio::net::unix::pipe::Sender::from_owned_fd(fd)
+}
+
 /// Asks for a bigger pipe buffer on `fd` (fewer wake-ups per byte); Linux only, and
 /// the kernel may refuse (the per-user pipe budget): then the default stays.
 pub(crate) fn grow_pipe(fd: impl AsFd, bytes: usize) {
