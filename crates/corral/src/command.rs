@@ -521,6 +521,15 @@ pub(crate) fn child_stdin(stdin: &Stdin) -> ChildIo {
     }
 }
 
+/// The child's stdout or stderr as `stdio` asks for it.
+pub(crate) fn child_output(stdio: Stdio) -> ChildIo {
+    match stdio {
+        Stdio::Capture => ChildIo::Pipe,
+        Stdio::Inherit => ChildIo::Inherit,
+        Stdio::Null => ChildIo::Null,
+    }
+}
+
 fn has_nul(s: &OsStr) -> bool {
     s.as_bytes().contains(&0)
 }

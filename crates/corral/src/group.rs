@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::command::{child_stdin, Command, Prepared};
+use crate::command::{child_output, child_stdin, Command, Prepared};
 use crate::error::{Error, Result};
 use crate::io::Pty;
 pub use crate::limits::Stats;
@@ -211,13 +211,8 @@ impl Group {
                 (cmd.request(prepared, stdin, ChildIo::Pty, ChildIo::Pty, Some(slave)), Some(master))
             }
             None => {
-                let out = |s: crate::stdio::Stdio| match s {
-                    crate::stdio::Stdio::Capture => ChildIo::Pipe,
-                    crate::stdio::Stdio::Inherit => ChildIo::Inherit,
-                    crate::stdio::Stdio::Null => ChildIo::Null,
-                };
-                let stdout = stdout.unwrap_or_else(|| out(cmd.stdout));
-                (cmd.request(prepared, stdin, stdout, out(cmd.stderr), None), None)
+                let stdout = stdout.unwrap_or_else(|| child_output(cmd.stdout));
+                (cmd.request(prepared, stdin, stdout, child_output(cmd.stderr), None), None)
             }
         };
         let spawned = self.container().spawn(request).map_err(|e| spawn_error(cmd, e))?;
