@@ -44,6 +44,8 @@ pub enum ErrorKind {
     NotReady,
     /// An I/O error while managing a process or its container.
     Io,
+    /// The operation needs a tokio runtime (with I/O enabled) and was called outside one.
+    NoRuntime,
 }
 
 /// corral's error. Match on [`Error::kind`] for the category; the variants carry the
@@ -135,6 +137,13 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The operation needs a tokio runtime and was called outside one; nothing was
+    /// started.
+    #[error("{operation} needs a tokio runtime with I/O enabled: call it inside one, or use corral::blocking")]
+    NoRuntime {
+        /// What was asked for.
+        operation: &'static str,
+    },
     /// An I/O error while managing processes or containers.
     #[error("{context}: {source}")]
     Io {
@@ -177,6 +186,7 @@ impl Error {
             Error::ResourceLimit { .. } => ErrorKind::ResourceLimit,
             Error::NotReady { .. } => ErrorKind::NotReady,
             Error::Io { .. } => ErrorKind::Io,
+            Error::NoRuntime { .. } => ErrorKind::NoRuntime,
         }
     }
 

@@ -103,6 +103,7 @@ impl Group {
                 Error::Unsupported { operation: "creating a group", mechanism: m.to_string(), reason }
             }
             CreateError::Limit(limit, reason) => Error::ResourceLimit { limit, reason },
+            CreateError::Exhausted(context, source) => Error::Io { context, source },
         })?;
         let mechanism = created.container.mechanism();
         if let Some(reason) = &created.fallback_reason {
@@ -197,6 +198,12 @@ impl Group {
         stdin: Option<ChildIo>,
         stdout: Option<ChildIo>,
     ) -> Result<RunningProcess> {
+        // The child's pidfd and pipes are registered with the runtime's reactor: check
+        // for one before anything is started, not after (a child the group never hears
+        // of would outlive it).
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime { operation: "starting a process" });
+        }
         let stdin = match stdin {
             Some(io) => io,
             None if cmd.pty.is_some() => ChildIo::Pty,

@@ -8,7 +8,7 @@ use std::time::Duration;
 #[cfg(target_os = "linux")]
 use super::linux;
 use super::request::{SpawnFailure, SpawnRequest, Spawned};
-use super::{cleanup, guard, unix};
+use super::{cleanup, guard, unix, Lack};
 use crate::limits::{Limits, Stats};
 use crate::mechanism::Mechanism;
 use crate::signal::Signal;
@@ -26,6 +26,9 @@ pub(crate) enum CreateError {
     Unsupported(Mechanism, String),
     /// A requested limit cannot be enforced (the limit's name, why).
     Limit(&'static str, String),
+    /// A resource ran out while setting the container up (what was being done, the
+    /// OS error).
+    Exhausted(String, io::Error),
 }
 
 /// What [`Container::create`] picked, and why it fell back if it did.
@@ -48,35 +51,49 @@ impl Container {
         stats: bool,
     ) -> Result<Created, CreateError> {
         let pgroups = || Container::ProcessGroup(unix::pgroup::ProcessGroups::new(warden));
-        let (mut container, fallback_reason) = match mechanism {
-            Some(Mechanism::ProcessGroup) => (pgroups(), None),
-            Some(Mechanism::CgroupV2) => (
-                Self::create_cgroup(stats).map_err(|reason| CreateError::Unsupported(Mechanism::CgroupV2, reason))?,
-                None,
-            ),
-            None => match Self::create_cgroup(stats) {
-                Ok(c) => (c, None),
-                Err(reason) => (pgroups(), Some(reason)),
-            },
+        // Only a host that lacks the cgroup mechanism is a reason to fall back; a
+        // resource that ran out while making one is an error (falling back would hand
+        // the caller a weaker container than the host offers, silently).
+        let (mut container, fallback_reason) = match (mechanism, Self::wanted_cgroup(mechanism, stats)) {
+            (_, Some(Err(Lack::Exhausted { context, source }))) => return Err(CreateError::Exhausted(context, source)),
+            (_, Some(Ok(c))) => (c, None),
+            (Some(m), Some(Err(Lack::Missing(reason)))) => return Err(CreateError::Unsupported(m, reason)),
+            (_, Some(Err(Lack::Missing(reason)))) => (pgroups(), Some(reason)),
+            (_, None) => (pgroups(), None),
         };
         if !limits.is_empty() {
             container.apply_limits(limits, fallback_reason.as_deref())?;
         }
         let mut created = Created { container, fallback_reason, warden_problem: None };
         if warden {
-            created.warden_problem = created.container.arm_warden().err();
+            match created.container.arm_warden() {
+                Ok(()) => {}
+                Err(Lack::Missing(reason)) => created.warden_problem = Some(reason),
+                Err(Lack::Exhausted { context, source }) => {
+                    created.container.teardown_in_background();
+                    return Err(CreateError::Exhausted(context, source));
+                }
+            }
         }
         Ok(created)
     }
 
+    /// A cgroup, when the mechanism asked for (or the default) is one.
+    fn wanted_cgroup(mechanism: Option<Mechanism>, stats: bool) -> Option<Result<Container, Lack>> {
+        match mechanism {
+            Some(Mechanism::ProcessGroup) => None,
+            Some(Mechanism::CgroupV2) | None => Some(Self::create_cgroup(stats)),
+        }
+    }
+
     #[cfg(target_os = "linux")]
-    fn create_cgroup(stats: bool) -> Result<Container, String> {
+    fn create_cgroup(stats: bool) -> Result<Container, Lack> {
         linux::cgroup::Cgroup::create(stats).map(Container::Cgroup)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn create_cgroup(_stats: bool) -> Result<Container, String> {
-        Err("cgroups exist only on Linux".into())
+    fn create_cgroup(_stats: bool) -> Result<Container, Lack> {
+        Err(Lack::Missing("cgroups exist only on Linux".into()))
     }
 
     fn apply_limits(&mut self, limits: &Limits, fallback: Option<&str>) -> Result<(), CreateError> {
@@ -130,7 +147,7 @@ impl Container {
     }
 
     /// Makes sure the owner-death guard will tear this container down if the owner dies.
-    fn arm_warden(&mut self) -> Result<(), String> {
+    fn arm_warden(&mut self) -> Result<(), Lack> {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.arm_warden(),

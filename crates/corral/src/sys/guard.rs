@@ -17,7 +17,11 @@ cfg_if::cfg_if! {
     ))] {
         #[path = "unix/watcher.rs"]
         mod watcher;
-        pub(crate) use watcher::get;
+
+        /// The process's watcher, started on first use.
+        pub(crate) fn get() -> Result<&'static watcher::Watcher, super::Lack> {
+            watcher::get().map_err(super::Lack::Missing)
+        }
     } else {
         pub(crate) struct Guard;
 
@@ -31,8 +35,8 @@ cfg_if::cfg_if! {
             }
         }
 
-        pub(crate) fn get() -> Result<&'static Guard, String> {
-            Err("no owner-death guard on this platform".into())
+        pub(crate) fn get() -> Result<&'static Guard, super::Lack> {
+            Err(super::Lack::Missing("no owner-death guard on this platform".into()))
         }
     }
 }

@@ -41,7 +41,7 @@ impl HostReport {
             limits: Vec::new(),
         };
         (report.spawn_path, report.spawn_path_reason) = super::unix::spawn::path();
-        let guard = super::guard::get().map(|_| ());
+        let guard = super::guard::get().map(|_| ()).map_err(|e| e.to_string());
         match Container::create(None, false, &Default::default(), false) {
             Ok(created) => {
                 report.mechanism = created.container.mechanism();
@@ -83,6 +83,9 @@ impl HostReport {
             }
             Err(CreateError::Unsupported(_, reason) | CreateError::Limit(_, reason)) => {
                 report.fallback_reason = Some(reason)
+            }
+            Err(CreateError::Exhausted(context, source)) => {
+                report.fallback_reason = Some(format!("{context}: {source}"))
             }
         }
         report

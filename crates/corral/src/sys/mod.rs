@@ -111,6 +111,48 @@ pub(crate) fn check_executable(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Why a mechanism (a cgroup, the owner-death guard) could not be set up.
+#[derive(Debug)]
+pub(crate) enum Lack {
+    /// The host does not offer it here: a stated reason to fall back.
+    Missing(String),
+    /// A resource ran out while setting it up (descriptors, memory, the kernel's
+    /// cgroup count): an error to return, never a reason to fall back.
+    Exhausted { context: String, source: io::Error },
+}
+
+impl Lack {
+    /// Classifies an I/O failure while setting something up.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Lack {
+        let context = context.into();
+        match source.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC) => Lack::Exhausted { context, source },
+            _ => Lack::Missing(format!("{context}: {source}")),
+        }
+    }
+}
+
+impl From<String> for Lack {
+    fn from(reason: String) -> Lack {
+        Lack::Missing(reason)
+    }
+}
+
+impl From<&str> for Lack {
+    fn from(reason: &str) -> Lack {
+        Lack::Missing(reason.to_owned())
+    }
+}
+
+impl std::fmt::Display for Lack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lack::Missing(reason) => f.write_str(reason),
+            Lack::Exhausted { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
 /// The OS error classes the layers above tell apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OsErrorClass {

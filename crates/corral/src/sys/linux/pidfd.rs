@@ -60,33 +60,85 @@ pub(crate) fn register(
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts())
 }
 
-/// Children dropped unreaped while no runtime could wait for them; reaped when seen
-/// exited (at each spawn), so that none stays a zombie for long.
-static ORPHANS: std::sync::Mutex<Vec<std::os::fd::OwnedFd>> = std::sync::Mutex::new(Vec::new());
-
 /// Makes sure a child nobody waits for any more is reaped once it exits: now if it
-/// has, else by a task on the current runtime, else at a later spawn.
+/// has, else by corral's reaper thread. Not by a task on the caller's runtime: a
+/// runtime dropped before the child exits would drop the task with it and leave the
+/// child a zombie of the owner for good.
 pub(crate) fn reap_in_background(fd: AsyncFd<std::os::fd::OwnedFd>) {
     use std::os::fd::AsFd;
     if !matches!(try_reap(fd.get_ref().as_fd()), Ok(None)) {
         return;
     }
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
-            rt.spawn(async move {
-                let _ = reap(&fd).await;
-            });
-        }
-        Err(_) => ORPHANS.lock().unwrap_or_else(|p| p.into_inner()).push(fd.into_inner()),
+    match reaper() {
+        Ok(r) => r.adopt(fd.into_inner()),
+        Err(e) => tracing::warn!(error = %e, "no reaper thread: a dropped child stays a zombie once it exits"),
     }
 }
 
-/// Reaps the orphans that have exited.
-pub(crate) fn reap_orphans() {
-    use std::os::fd::AsFd;
-    let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
-    if !orphans.is_empty() {
-        orphans.retain(|fd| matches!(try_reap(fd.as_fd()), Ok(None)));
+/// One thread per owner, started with the first orphan: it polls the pidfds of the
+/// children nobody waits for any more (and an eventfd that says "a new one came")
+/// and reaps each as it exits. A plain thread, like the teardown thread: it must work
+/// whether or not any async runtime is alive.
+struct Reaper {
+    queue: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
+    wake: std::os::fd::OwnedFd,
+}
+
+fn reaper() -> Result<&'static Reaper, String> {
+    static REAPER: std::sync::OnceLock<Result<Reaper, String>> = std::sync::OnceLock::new();
+    REAPER
+        .get_or_init(|| {
+            use rustix::event::{eventfd, EventfdFlags};
+            let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+                .map_err(|e| format!("cannot make the reaper's eventfd: {e}"))?;
+            std::thread::Builder::new()
+                .name("corral-reaper".into())
+                .spawn(|| loop {
+                    if let Ok(r) = reaper() {
+                        r.serve();
+                    }
+                })
+                .map_err(|e| format!("cannot start the reaper thread: {e}"))?;
+            Ok(Reaper { queue: std::sync::Mutex::new(Vec::new()), wake })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+impl Reaper {
+    fn adopt(&self, fd: std::os::fd::OwnedFd) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    /// Waits for the orphans, reaping each as it exits; never returns.
+    fn serve(&self) {
+        use rustix::event::{poll, PollFd, PollFlags};
+        use std::os::fd::AsFd;
+        let mut orphans: Vec<std::os::fd::OwnedFd> = Vec::new();
+        loop {
+            orphans.append(&mut self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            // Reap what has exited; an error means the child is not ours to wait for
+            // any more (already reaped): forget it too.
+            orphans.retain(|fd| matches!(try_reap(fd.as_fd()), Ok(None)));
+            let ready = {
+                let mut fds = Vec::with_capacity(orphans.len() + 1);
+                fds.push(PollFd::new(&self.wake, PollFlags::IN));
+                fds.extend(orphans.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
+                match poll(&mut fds, None) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => fds[0].revents().contains(PollFlags::IN),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the reaper cannot poll; retrying");
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        false
+                    }
+                }
+            };
+            if ready {
+                let mut buf = [0u8; 8];
+                let _ = rustix::io::read(&self.wake, &mut buf);
+            }
+        }
     }
 }
 

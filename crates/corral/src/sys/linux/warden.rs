@@ -51,10 +51,19 @@ pub(crate) struct Warden {
     send: Mutex<()>,
 }
 
-/// The process's warden, started on first use. An error says why there is none.
-pub(crate) fn get() -> Result<&'static Warden, String> {
+/// The process's warden, started on first use. An error says why there is none; a
+/// start that failed for want of a resource is not kept, so the next call tries again.
+pub(crate) fn get() -> Result<&'static Warden, crate::sys::Lack> {
     static WARDEN: OnceLock<Result<Warden, String>> = OnceLock::new();
-    WARDEN.get_or_init(|| start().map_err(|e| format!("cannot start the warden: {e}"))).as_ref().map_err(Clone::clone)
+    if WARDEN.get().is_none() {
+        match start().map_err(|e| crate::sys::Lack::io("cannot start the warden", e)) {
+            Err(e @ crate::sys::Lack::Exhausted { .. }) => return Err(e),
+            started => {
+                let _ = WARDEN.set(started.map_err(|e| e.to_string()));
+            }
+        }
+    }
+    WARDEN.get().expect("set above").as_ref().map_err(|reason| crate::sys::Lack::Missing(reason.clone()))
 }
 
 impl Warden {

@@ -117,7 +117,6 @@ mod fast {
     }
 
     pub(super) fn spawn<'a>(req: SpawnRequest<'a>, placement: &Placement<'_>) -> Result<Spawned, Outcome<'a>> {
-        crate::sys::linux::pidfd::reap_orphans();
         let fail = |e: io::Error| Outcome::Failed(SpawnFailure::Other(e));
         let streams = [
             stream(0, &req.stdin).map_err(fail)?,

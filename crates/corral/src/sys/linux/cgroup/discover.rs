@@ -8,6 +8,8 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use crate::sys::Lack;
+
 /// Where this process can make cgroups.
 #[derive(Debug, Clone)]
 pub(crate) struct CgroupHost {
@@ -19,17 +21,27 @@ pub(crate) struct CgroupHost {
     pub base: PathBuf,
 }
 
-/// Discovers the cgroup v2 mount and our place in it, once per process.
-pub(crate) fn host() -> Result<&'static CgroupHost, String> {
+/// Discovers the cgroup v2 mount and our place in it, once per process. What the
+/// host has is kept; a failure for want of a resource (no descriptor left to read
+/// the tables) is not, so the next call tries again.
+pub(crate) fn host() -> Result<&'static CgroupHost, Lack> {
     static HOST: OnceLock<Result<CgroupHost, String>> = OnceLock::new();
-    HOST.get_or_init(discover).as_ref().map_err(Clone::clone)
+    if HOST.get().is_none() {
+        match discover() {
+            Err(e @ Lack::Exhausted { .. }) => return Err(e),
+            found => {
+                let _ = HOST.set(found.map_err(|e| e.to_string()));
+            }
+        }
+    }
+    HOST.get().expect("set above").as_ref().map_err(|reason| Lack::Missing(reason.clone()))
 }
 
-fn discover() -> Result<CgroupHost, String> {
+fn discover() -> Result<CgroupHost, Lack> {
     let mountinfo =
-        fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| Lack::io("cannot read /proc/self/mountinfo", e))?;
     let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
-    let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+    let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| Lack::io("cannot read /proc/self/cgroup", e))?;
     let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
     let rel = own.trim_start_matches('/');
     let base = if rel.is_empty() { mount.clone() } else { mount.join(rel) };

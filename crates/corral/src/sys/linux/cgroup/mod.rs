@@ -23,6 +23,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::limits::Limits;
 use crate::signal::Signal;
+use crate::sys::Lack;
 
 /// One group's cgroup directory.
 pub(crate) struct Cgroup {
@@ -112,14 +113,15 @@ impl Cgroup {
     /// for falling back, as text.
     /// With `stats`, a reused directory's CPU time so far is read (a `cpu.stat` read
     /// costs an rstat flush), so that [`cpu_time`](Self::cpu_time) counts this group's only.
-    pub fn create(stats: bool) -> Result<Cgroup, String> {
+    pub fn create(stats: bool) -> Result<Cgroup, Lack> {
         if let Some(mut cg) = pool().pop() {
             cg.cpu_base_usec = if stats { cg.cpu_usec() } else { None };
             return Ok(cg);
         }
         let host = host()?;
         sweep_stale_once(&host.base);
-        Self::create_in(&host.base).map_err(|e| format!("cannot create a cgroup under {}: {e}", host.base.display()))
+        Self::create_in(&host.base)
+            .map_err(|e| Lack::io(format!("cannot create a cgroup under {}", host.base.display()), e))
     }
 
     /// Applies limits (and accounting); on failure the named limit and why.
@@ -174,7 +176,7 @@ impl Cgroup {
     }
 
     /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
-    pub fn arm_warden(&mut self) -> Result<(), String> {
+    pub fn arm_warden(&mut self) -> Result<(), Lack> {
         let kill = self.kill.as_ref().ok_or("no cgroup.kill on this kernel for the warden to write")?;
         let warden = super::warden::get()?;
         let name = self.path.file_name().and_then(|n| n.to_str()).ok_or("cgroup name is not UTF-8")?;
@@ -182,17 +184,17 @@ impl Cgroup {
             let parent = parent_dir_fd(self.path.parent().ok_or("a cgroup directory has a parent")?)?;
             let id = warden
                 .register_cgroup(kill.as_fd(), parent.as_fd(), name)
-                .map_err(|e| format!("cannot register with the warden: {e}"))?;
+                .map_err(|e| Lack::io("cannot register with the warden", e))?;
             self.warden_ids.push(id);
             self.warden_armed = true;
         }
         for d in &self.limits.v1 {
             let parent = d.path.parent().ok_or("a v1 directory has a parent")?;
             let parent = rustix::fs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| format!("cannot open {}: {e}", parent.display()))?;
+                .map_err(|e| Lack::io(format!("cannot open {}", parent.display()), e.into()))?;
             let id = warden
                 .register_dir(parent.as_fd(), name)
-                .map_err(|e| format!("cannot register with the warden: {e}"))?;
+                .map_err(|e| Lack::io("cannot register with the warden", e))?;
             self.warden_ids.push(id);
         }
         Ok(())
@@ -465,15 +467,16 @@ impl Cgroup {
     }
 }
 
-/// The parent directory of our cgroups, opened once (`O_PATH`) for the warden's `unlinkat`.
-fn parent_dir_fd(dir: &Path) -> Result<&'static OwnedFd, String> {
-    static DIR: OnceLock<Result<OwnedFd, String>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| format!("cannot open {}: {e}", dir.display()))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
+/// The parent directory of our cgroups, opened once (`O_PATH`) for the warden's
+/// `unlinkat`; a failure is not kept, so the next group tries again.
+fn parent_dir_fd(dir: &Path) -> Result<&'static OwnedFd, Lack> {
+    static DIR: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = DIR.get() {
+        return Ok(fd);
+    }
+    let fd = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Lack::io(format!("cannot open {}", dir.display()), e.into()))?;
+    Ok(DIR.get_or_init(|| fd))
 }
 
 /// Once per process: kill and remove `corral-<pid>-<n>` directories whose owner no
@@ -556,7 +559,7 @@ mod tests {
     async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
         let mut created = None;
         if !crate::sys::feature::require("cgroup-v2", || {
-            created = Some(Cgroup::create(true)?);
+            created = Some(Cgroup::create(true).map_err(|e| e.to_string())?);
             Ok(())
         }) {
             return;
