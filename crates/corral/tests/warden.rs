@@ -2,6 +2,9 @@
 //! still dies and its cgroup directory goes. The owner is this test binary re-run as
 //! the ignored `owner` helper below. (How soon the tree is gone is a benchmark
 //! figure: `cargo run --release -p corral-bench --bin compare -- --only 10`.)
+//! Linux: the warden and its cgroup directories; the kqueue watcher of macOS and the
+//! BSDs is type-checked there by `.ci/lanes/other-unix`.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 #[cfg(target_os = "linux")]
 use super::linux;
 use super::request::{SpawnFailure, SpawnRequest, Spawned};
-use super::{cleanup, guard, unix, Lack};
+#[cfg(target_os = "linux")]
+use super::cleanup;
+use super::{guard, unix, Lack};
 use crate::limits::{Limits, Stats};
 use crate::mechanism::Mechanism;
 use crate::signal::Signal;

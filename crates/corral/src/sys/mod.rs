@@ -46,7 +46,16 @@ pub(crate) use unix::pty::{open as open_pty, stdout_size, PtyMaster};
 
 /// A new pipe, both ends close-on-exec: (read, write).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+    #[cfg(not(target_vendor = "apple"))]
+    return Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?);
+    // Apple has no pipe2: close-on-exec is set just after, as std does there.
+    #[cfg(target_vendor = "apple")]
+    {
+        let (r, w) = rustix::pipe::pipe()?;
+        unix::set_cloexec(&r)?;
+        unix::set_cloexec(&w)?;
+        Ok((r, w))
+    }
 }
 
 /// The write end of a pipe as an async writer (made non-blocking).
@@ -113,6 +122,7 @@ pub(crate) fn check_executable(path: &Path) -> io::Result<bool> {
 
 /// Why a mechanism (a cgroup, the owner-death guard) could not be set up.
 #[derive(Debug)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) enum Lack {
     /// The host does not offer it here: a stated reason to fall back.
     Missing(String),
@@ -121,6 +131,7 @@ pub(crate) enum Lack {
     Exhausted { context: String, source: io::Error },
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 impl Lack {
     /// Classifies an I/O failure while setting something up.
     pub fn io(context: impl Into<String>, source: io::Error) -> Lack {

@@ -60,6 +60,7 @@ pub(crate) enum SpawnFailure {
     /// Changing to the working directory.
     WorkingDir(io::Error),
     /// Joining the container (a cgroup or a process group).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Placement(io::Error),
     /// Executing the program, or anything else.
     Other(io::Error),

@@ -103,6 +103,7 @@ pub fn survivors(pids: &[u32]) -> Vec<u32> {
 
 /// Waits (woken by each process's pidfd, no polling) until every pid has exited, or
 /// `limit` passes; returns the survivors.
+#[cfg(target_os = "linux")]
 pub fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
     let deadline = Instant::now() + limit;
     for &pid in pids {
@@ -119,6 +120,17 @@ pub fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
                 _ => break,
             }
         }
+    }
+    survivors(pids)
+}
+
+/// Waits until every pid has exited, or `limit` passes; returns the survivors. No
+/// pidfds here, so it looks again every few milliseconds.
+#[cfg(not(target_os = "linux"))]
+pub fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + limit;
+    while !survivors(pids).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
     survivors(pids)
 }

@@ -11,6 +11,12 @@ use std::io;
 
 use crate::signal::Signal;
 
+/// Sets close-on-exec on a descriptor that could not be opened with it.
+#[cfg_attr(not(target_vendor = "apple"), allow(dead_code))]
+pub(crate) fn set_cloexec(fd: impl std::os::fd::AsFd) -> io::Result<()> {
+    Ok(rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?)
+}
+
 /// Sends `sig` to one process; `Ok(false)` if it no longer exists.
 pub(crate) fn signal_pid(pid: u32, sig: Signal) -> io::Result<bool> {
     let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
@@ -29,6 +35,7 @@ pub(crate) fn to_rustix(sig: Signal) -> rustix::process::Signal {
 }
 
 /// One entry of `/proc/PID/stat`: the fields corral needs.
+#[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProcStat {
     pub pid: u32,

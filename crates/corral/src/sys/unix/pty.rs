@@ -23,7 +23,15 @@ pub(crate) struct PtyMaster {
 /// A new PTY: the master (non-blocking, close-on-exec) and its slave (close-on-exec;
 /// the spawn dups it onto the child's stdio).
 pub(crate) fn open(size: PtySize) -> io::Result<(PtyMaster, OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    // Apple's posix_openpt takes no O_CLOEXEC: set just after.
+    #[cfg(target_vendor = "apple")]
+    let master = {
+        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+        super::set_cloexec(&master)?;
+        master
+    };
     rustix::pty::grantpt(&master)?;
     rustix::pty::unlockpt(&master)?;
     let slave = open_slave(&master)?;

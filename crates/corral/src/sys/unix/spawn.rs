@@ -3,7 +3,7 @@
 //! `pre_exec` hook (the portable path).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::child::Child;
 use crate::sys::request::{ChildIo, SpawnFailure, SpawnRequest, Spawned};
@@ -56,6 +56,7 @@ pub(crate) fn path() -> (crate::host::SpawnPath, Option<String>) {
 mod fast {
     use super::*;
     use crate::sys::linux::clone3::{self, ChildFd, Failure, Step};
+    use std::os::fd::{AsFd, OwnedFd};
 
     pub(super) enum Outcome<'a> {
         /// The kernel refused clone3: the request comes back for the portable path.
