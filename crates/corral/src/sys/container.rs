@@ -6,10 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 #[cfg(target_os = "linux")]
+use super::cleanup;
+#[cfg(target_os = "linux")]
 use super::linux;
 use super::request::{SpawnFailure, SpawnRequest, Spawned};
-#[cfg(target_os = "linux")]
-use super::cleanup;
 use super::{guard, unix, Lack};
 use crate::limits::{Limits, Stats};
 use crate::mechanism::Mechanism;
