@@ -20,6 +20,8 @@ async fn local_signals_reach_live_groups_and_gone_ones_are_forgotten() {
     let gone = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
     let mut p2 = gone.start(Command::new("true")).unwrap();
     p2.wait().await.unwrap();
+    // Its group keeps the leader's id reserved until it is closed.
+    gone.close().await.unwrap();
     let _reaper = Reaper(vec![p1.pid()]);
 
     let registry = Registry::new();

@@ -192,8 +192,16 @@ impl Container {
             Container::Cgroup(cg) => unix::spawn::spawn(req, cg.placement()),
             Container::ProcessGroup(pg) => {
                 // A PTY child leads a new session, hence a group of its own too.
-                let spawned = unix::spawn::spawn(req, unix::spawn::Placement::NewProcessGroup)?;
-                pg.add(spawned.child.pid() as i32);
+                let mut spawned = unix::spawn::spawn(req, unix::spawn::Placement::NewProcessGroup)?;
+                #[cfg(target_os = "linux")]
+                let hold = spawned.child.hold();
+                #[cfg(not(target_os = "linux"))]
+                let hold = ();
+                if let Err(e) = pg.add(spawned.child.pid() as i32, hold) {
+                    // The guard would not know the group: it must not run on.
+                    let _ = spawned.child.signal(Signal::Kill);
+                    return Err(SpawnFailure::Placement(e));
+                }
                 Ok(spawned)
             }
         }

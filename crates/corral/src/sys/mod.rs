@@ -85,9 +85,15 @@ pub(crate) fn read_available(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize>
     }
 }
 
-/// Sends `sig` to a process group: `Ok(false)` when no such group exists.
+/// Sends `sig` to a process group: `Ok(false)` when no live process is in it (no such
+/// group, or, where `/proc` tells, only zombies: a leader kept unreaped so that its
+/// id stays reserved).
 pub(crate) fn signal_process_group(pgid: i32, sig: Signal) -> io::Result<bool> {
     let p = rustix::process::Pid::from_raw(pgid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    #[cfg(target_os = "linux")]
+    if !unix::all_procs()?.iter().any(|s| s.pgrp == pgid && s.state != b'Z') {
+        return Ok(false);
+    }
     match rustix::process::kill_process_group(p, unix::to_rustix(sig)) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::SRCH) => Ok(false),

@@ -64,14 +64,39 @@ pub(crate) fn register(
 /// has, else by corral's reaper thread. Not by a task on the caller's runtime: a
 /// runtime dropped before the child exits would drop the task with it and leave the
 /// child a zombie of the owner for good.
-pub(crate) fn reap_in_background(fd: AsyncFd<std::os::fd::OwnedFd>) {
-    use std::os::fd::AsFd;
-    if !matches!(try_reap(fd.get_ref().as_fd()), Ok(None)) {
+pub(crate) fn reap_in_background(mut orphan: Orphan) {
+    if orphan.reap_if_exited() {
         return;
     }
     match reaper() {
-        Ok(r) => r.adopt(fd.into_inner()),
+        Ok(r) => r.adopt(orphan),
         Err(e) => tracing::warn!(error = %e, "no reaper thread: a dropped child stays a zombie once it exits"),
+    }
+}
+
+/// A child nobody waits for any more: its pidfd (readable once it exits), and the
+/// portable path's tokio handle, through which it must then be reaped (reaping it
+/// behind tokio's back would leave tokio to `waitpid` a pid that may be reused).
+pub(crate) struct Orphan {
+    pub pidfd: std::os::fd::OwnedFd,
+    pub tokio: Option<Box<tokio::process::Child>>,
+}
+
+impl Orphan {
+    /// Reaps the child if it has exited; whether it is done with (reaped, or not ours
+    /// to reap any more).
+    fn reap_if_exited(&mut self) -> bool {
+        use std::os::fd::AsFd;
+        match &mut self.tokio {
+            Some(child) => match peek(self.pidfd.as_fd()) {
+                Ok(None) => false,
+                _ => {
+                    let _ = child.try_wait();
+                    true
+                }
+            },
+            None => !matches!(try_reap(self.pidfd.as_fd()), Ok(None)),
+        }
     }
 }
 
@@ -80,7 +105,7 @@ pub(crate) fn reap_in_background(fd: AsyncFd<std::os::fd::OwnedFd>) {
 /// and reaps each as it exits. A plain thread, like the teardown thread: it must work
 /// whether or not any async runtime is alive.
 struct Reaper {
-    queue: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
+    queue: std::sync::Mutex<Vec<Orphan>>,
     wake: std::os::fd::OwnedFd,
 }
 
@@ -106,25 +131,24 @@ fn reaper() -> Result<&'static Reaper, String> {
 }
 
 impl Reaper {
-    fn adopt(&self, fd: std::os::fd::OwnedFd) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
+    fn adopt(&self, orphan: Orphan) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(orphan);
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
 
     /// Waits for the orphans, reaping each as it exits; never returns.
     fn serve(&self) {
         use rustix::event::{poll, PollFd, PollFlags};
-        use std::os::fd::AsFd;
-        let mut orphans: Vec<std::os::fd::OwnedFd> = Vec::new();
+        let mut orphans: Vec<Orphan> = Vec::new();
         loop {
             orphans.append(&mut self.queue.lock().unwrap_or_else(|p| p.into_inner()));
             // Reap what has exited; an error means the child is not ours to wait for
             // any more (already reaped): forget it too.
-            orphans.retain(|fd| matches!(try_reap(fd.as_fd()), Ok(None)));
+            orphans.retain_mut(|o| !o.reap_if_exited());
             let ready = {
                 let mut fds = Vec::with_capacity(orphans.len() + 1);
                 fds.push(PollFd::new(&self.wake, PollFlags::IN));
-                fds.extend(orphans.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
+                fds.extend(orphans.iter().map(|o| PollFd::new(&o.pidfd, PollFlags::IN)));
                 match poll(&mut fds, None) {
                     Ok(_) | Err(rustix::io::Errno::INTR) => fds[0].revents().contains(PollFlags::IN),
                     Err(e) => {
@@ -145,6 +169,16 @@ impl Reaper {
 /// Reaps the child if it has exited (`waitid(P_PIDFD, WEXITED | WNOHANG)` with the
 /// rusage argument of the raw syscall, which libc's wrapper does not expose).
 pub(crate) fn try_reap(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<Reaped>> {
+    waitid(pidfd, libc::WEXITED | libc::WNOHANG)
+}
+
+/// How the child ended, if it has, without reaping it (`WNOWAIT`): it stays a zombie,
+/// and its pid (and the process group it leads) stays reserved.
+pub(crate) fn peek(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<Reaped>> {
+    waitid(pidfd, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+}
+
+fn waitid(pidfd: std::os::fd::BorrowedFd<'_>, flags: libc::c_int) -> io::Result<Option<Reaped>> {
     use std::os::fd::AsRawFd;
     // SAFETY: zeroed siginfo_t and rusage are valid "empty" values the kernel fills in;
     // both outlive the call; the pidfd is ours and open.
@@ -156,7 +190,7 @@ pub(crate) fn try_reap(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<
             libc::P_PIDFD,
             pidfd.as_raw_fd(),
             &mut info as *mut libc::siginfo_t,
-            libc::WEXITED | libc::WNOHANG,
+            flags,
             &mut ru as *mut libc::rusage,
         );
         if rc != 0 {
@@ -172,17 +206,6 @@ pub(crate) fn try_reap(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<
             cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
             max_rss_bytes: ru.ru_maxrss.max(0) as u64 * 1024,
         }))
-    }
-}
-
-/// Waits for the child to exit and reaps it.
-pub(crate) async fn reap(pidfd: &AsyncFd<std::os::fd::OwnedFd>) -> io::Result<Reaped> {
-    loop {
-        let mut ready = pidfd.readable().await?;
-        if let Some(r) = try_reap(std::os::fd::AsFd::as_fd(pidfd.get_ref()))? {
-            return Ok(r);
-        }
-        ready.clear_ready();
     }
 }
 

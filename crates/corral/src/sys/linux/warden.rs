@@ -47,8 +47,9 @@ const STACK_SIZE: usize = 2 << 20;
 pub(crate) struct Warden {
     sock: OwnedFd,
     next_id: AtomicU64,
-    /// One message (with its fds) at a time.
-    send: Mutex<()>,
+    /// One message (with its fds) at a time; and how many registrations the warden
+    /// holds now, so that one past its table is refused here rather than dropped there.
+    send: Mutex<usize>,
 }
 
 /// The process's warden, started on first use. An error says why there is none; a
@@ -103,7 +104,13 @@ impl Warden {
     }
 
     fn send(&self, msg: [u8; MSG_LEN], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
-        let _one_at_a_time = self.send.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.send.lock().unwrap_or_else(|e| e.into_inner());
+        let forget = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]) == OP_FORGET;
+        if !forget && *live >= MAX_ENTRIES {
+            return Err(io::Error::other(format!(
+                "the warden guards {MAX_ENTRIES} live containers already; close some groups first"
+            )));
+        }
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
@@ -111,7 +118,11 @@ impl Warden {
         }
         loop {
             match rustix::net::sendmsg(&self.sock, &[IoSlice::new(&msg)], &mut control, SendFlags::NOSIGNAL) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    // A forget of an id the warden never had does not go below zero.
+                    *live = if forget { live.saturating_sub(1) } else { *live + 1 };
+                    return Ok(());
+                }
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -159,7 +170,7 @@ fn start() -> io::Result<Warden> {
     // The warden has its own copy of `theirs`; ours closes here.
     drop(theirs);
     tracing::debug!(warden_pid = pid, "warden started");
-    Ok(Warden { sock: ours, next_id: AtomicU64::new(1), send: Mutex::new(()) })
+    Ok(Warden { sock: ours, next_id: AtomicU64::new(1), send: Mutex::new(0) })
 }
 
 #[derive(Clone, Copy)]

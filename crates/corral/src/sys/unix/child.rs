@@ -1,5 +1,6 @@
 //! A started child process: its pid, waiting for it (with its rusage where the
-//! kernel gives it), and signalling it while it is ours.
+//! kernel gives it), signalling it while it is ours, and, for a process-group leader,
+//! keeping its pid reserved while its container may still signal the group.
 
 use std::io;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use crate::outcome::Outcome;
 use crate::signal::Signal;
 
-/// How a reaped child ended, and what it used.
+/// How a child ended, and what it used.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exit {
     pub outcome: Outcome,
@@ -17,9 +18,10 @@ pub(crate) struct Exit {
     pub peak_rss: Option<u64>,
 }
 
-/// One child of ours. On Linux corral reaps it through a pidfd (with rusage); the
-/// portable spawn path's tokio handle is kept as well, so that tokio never reaps the
-/// child behind our back, and is what is waited on where there is no pidfd.
+/// One child of ours. On Linux corral learns of its exit through a pidfd (with
+/// rusage); the portable spawn path's tokio handle is kept as well and is what reaps
+/// it (reaping it behind tokio's back would leave tokio to `waitpid` a pid that may
+/// be reused), and what is waited on where there is no pidfd.
 #[derive(Debug)]
 pub(crate) struct Child {
     pid: u32,
@@ -27,7 +29,12 @@ pub(crate) struct Child {
     tokio: Option<Box<tokio::process::Child>>,
     #[cfg(target_os = "linux")]
     pidfd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
-    reaped: bool,
+    /// The exit status has been read (and the child reaped, unless a hold keeps it).
+    done: bool,
+    /// A process-group leader's reservation, shared with its container: while either
+    /// holds it the leader is not reaped.
+    #[cfg(target_os = "linux")]
+    hold: Option<std::sync::Arc<Hold>>,
 }
 
 impl Child {
@@ -35,7 +42,7 @@ impl Child {
     #[cfg(target_os = "linux")]
     pub(super) fn from_pidfd(pid: u32, pidfd: std::os::fd::OwnedFd) -> io::Result<Child> {
         match crate::sys::linux::pidfd::register(pidfd) {
-            Ok(fd) => Ok(Child { pid, tokio: None, pidfd: Some(fd), reaped: false }),
+            Ok(fd) => Ok(Child { pid, tokio: None, pidfd: Some(fd), done: false, hold: None }),
             Err((fd, e)) => {
                 // Nothing else could ever reap it: do not leave it running unmanaged.
                 crate::sys::linux::pidfd::kill_and_reap(&fd);
@@ -57,7 +64,9 @@ impl Child {
             tokio: Some(Box::new(child)),
             #[cfg(target_os = "linux")]
             pidfd,
-            reaped: false,
+            done: false,
+            #[cfg(target_os = "linux")]
+            hold: None,
         }
     }
 
@@ -65,38 +74,86 @@ impl Child {
         self.pid
     }
 
-    /// Waits for the child to exit and reaps it. Cancel-safe.
+    /// Makes this child hold its pid (the id of the process group it leads) until both
+    /// it has been waited for and the returned hold is dropped: the container keeps
+    /// the hold for as long as it may signal the group, so a signal can never reach a
+    /// group that reuses the id. `None` where the child cannot be held (no pidfd).
+    #[cfg(target_os = "linux")]
+    pub fn hold(&mut self) -> Option<std::sync::Arc<Hold>> {
+        use std::os::fd::AsFd;
+        let fd = self.pidfd.as_ref()?;
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd.get_ref().as_fd(), 3).ok()?;
+        let hold = std::sync::Arc::new(Hold { pidfd: Some(dup), tokio: std::sync::Mutex::new(self.tokio.take()) });
+        self.hold = Some(hold.clone());
+        Some(hold)
+    }
+
+    /// Waits for the child to exit and reaps it (or, when held, leaves that to the
+    /// last holder). Cancel-safe.
     pub async fn wait(&mut self) -> io::Result<Exit> {
         #[cfg(target_os = "linux")]
-        if let Some(fd) = &self.pidfd {
-            let r = crate::sys::linux::pidfd::reap(fd).await?;
-            self.reaped = true;
-            return Ok(reaped(r));
+        if self.pidfd.is_some() {
+            loop {
+                use std::os::fd::AsFd;
+                let fd = self.pidfd.as_ref().expect("checked above");
+                let mut ready = fd.readable().await?;
+                match crate::sys::linux::pidfd::peek(fd.get_ref().as_fd())? {
+                    Some(r) => {
+                        drop(ready);
+                        return Ok(self.finish(r));
+                    }
+                    None => ready.clear_ready(),
+                }
+            }
         }
         let Some(child) = self.tokio.as_mut() else { return Err(io::ErrorKind::NotFound.into()) };
         let status = child.wait().await?;
-        self.reaped = true;
+        self.done = true;
         Ok(Exit { outcome: outcome_of(status), cpu_time: None, peak_rss: None })
     }
 
-    /// Reaps the child if it has exited, without waiting.
+    /// The exit, if the child has exited, without waiting.
     pub fn try_wait(&mut self) -> io::Result<Option<Exit>> {
         #[cfg(target_os = "linux")]
-        if let Some(fd) = &self.pidfd {
-            let r = crate::sys::linux::pidfd::try_reap(std::os::fd::AsFd::as_fd(fd.get_ref()))?;
-            self.reaped |= r.is_some();
-            return Ok(r.map(reaped));
+        if self.pidfd.is_some() {
+            return self.finish_if_exited();
         }
         let Some(child) = self.tokio.as_mut() else { return Err(io::ErrorKind::NotFound.into()) };
         let status = child.try_wait()?;
-        self.reaped |= status.is_some();
+        self.done |= status.is_some();
         Ok(status.map(|s| Exit { outcome: outcome_of(s), cpu_time: None, peak_rss: None }))
     }
 
-    /// Sends `sig` to this process only; a no-op once it has been reaped (its pid may
-    /// belong to someone else by then).
+    /// Reads the exit status (with rusage) without reaping, then lets go of the child:
+    /// reaps it through tokio's handle or the pidfd, or, when held, drops our share
+    /// of the hold.
+    #[cfg(target_os = "linux")]
+    fn finish_if_exited(&mut self) -> io::Result<Option<Exit>> {
+        use std::os::fd::AsFd;
+        let fd = self.pidfd.as_ref().expect("callers check for a pidfd");
+        Ok(crate::sys::linux::pidfd::peek(fd.get_ref().as_fd())?.map(|r| self.finish(r)))
+    }
+
+    /// The child has exited with `r` (read without reaping): reap it, or let go of
+    /// our share of its hold.
+    #[cfg(target_os = "linux")]
+    fn finish(&mut self, r: crate::sys::linux::pidfd::Reaped) -> Exit {
+        use std::os::fd::AsFd;
+        if self.hold.take().is_none() {
+            match (self.tokio.as_mut(), self.pidfd.as_ref()) {
+                (Some(child), _) => drop(child.try_wait()),
+                (None, Some(fd)) => drop(crate::sys::linux::pidfd::try_reap(fd.get_ref().as_fd())),
+                (None, None) => {}
+            }
+        }
+        self.done = true;
+        exit_of(r)
+    }
+
+    /// Sends `sig` to this process only; a no-op once its exit has been read (its pid
+    /// may belong to someone else by then).
     pub fn signal(&self, sig: Signal) -> io::Result<()> {
-        if self.reaped || self.tokio.as_ref().is_some_and(|c| c.id().is_none()) {
+        if self.done || self.tokio.as_ref().is_some_and(|c| c.id().is_none()) {
             return Ok(());
         }
         // Through the pidfd: it can only ever reach this process.
@@ -113,18 +170,59 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        // A fast-path child has no tokio handle to reap it once we forget it.
+        // Nobody will wait for it now: it must still be reaped once it exits, whatever
+        // happens to the runtime that started it. A hold (dropped with us) leaves that
+        // to the container; tokio's handle alone reaps through tokio's orphan queue.
         #[cfg(target_os = "linux")]
-        if !self.reaped && self.tokio.is_none() {
+        if !self.done && self.hold.is_none() {
             if let Some(fd) = self.pidfd.take() {
-                crate::sys::linux::pidfd::reap_in_background(fd);
+                let tokio = self.tokio.take();
+                crate::sys::linux::pidfd::reap_in_background(crate::sys::linux::pidfd::Orphan {
+                    pidfd: fd.into_inner(),
+                    tokio,
+                });
             }
         }
     }
 }
 
+/// Keeps a process-group leader unreaped (a zombie once it exits), and so its pid,
+/// which is its group's id, out of the kernel's hands, while any holder needs it: its
+/// [`Child`] until the exit status is read, its container while it may signal the
+/// group. The last holder reaps it (at once if it has exited, else through corral's
+/// reaper thread).
 #[cfg(target_os = "linux")]
-fn reaped(r: crate::sys::linux::pidfd::Reaped) -> Exit {
+#[derive(Debug)]
+pub(crate) struct Hold {
+    /// Taken only by `drop`.
+    pidfd: Option<std::os::fd::OwnedFd>,
+    /// The portable path's handle, which must do the reaping (see [`Child`]).
+    tokio: std::sync::Mutex<Option<Box<tokio::process::Child>>>,
+}
+
+#[cfg(target_os = "linux")]
+impl Hold {
+    /// Whether the leader has exited (it stays unreaped; an error means it is gone).
+    pub fn exited(&self) -> bool {
+        use std::os::fd::AsFd;
+        match &self.pidfd {
+            Some(fd) => !matches!(crate::sys::linux::pidfd::peek(fd.as_fd()), Ok(None)),
+            None => true,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let Some(pidfd) = self.pidfd.take() else { return };
+        let tokio = self.tokio.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        crate::sys::linux::pidfd::reap_in_background(crate::sys::linux::pidfd::Orphan { pidfd, tokio });
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn exit_of(r: crate::sys::linux::pidfd::Reaped) -> Exit {
     let outcome = match r.code {
         libc::CLD_EXITED => Outcome::Exited(r.status),
         code => Outcome::Signalled { signal: r.status, core_dumped: code == libc::CLD_DUMPED },

@@ -3,65 +3,113 @@
 //! `setsid` (or `setpgid`) leaves its group and escapes: the documented limit.
 
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustix::process::Pid;
 
 use crate::signal::Signal;
 
+/// One process group of ours: its id, what keeps that id ours, and its registration
+/// with the owner-death guard.
+struct Leader {
+    pgid: i32,
+    /// The leader, kept unreaped while we may signal its group (Linux): no other
+    /// group can take the id meanwhile. `None` where it cannot be held.
+    #[cfg(target_os = "linux")]
+    hold: Option<std::sync::Arc<super::child::Hold>>,
+    guard_id: Option<u64>,
+}
+
+impl Leader {
+    /// Whether the leader has exited (so the group may be done with).
+    fn exited(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(h) = &self.hold {
+            return h.exited();
+        }
+        !Pid::from_raw(self.pgid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    }
+}
+
+/// What a process-group container holds when a process is added: the leader's hold
+/// where there is one.
+#[cfg(target_os = "linux")]
+pub(crate) type LeaderHold = Option<std::sync::Arc<super::child::Hold>>;
+#[cfg(not(target_os = "linux"))]
+pub(crate) type LeaderHold = ();
+
 pub(crate) struct ProcessGroups {
-    pgids: Mutex<Vec<i32>>,
-    /// Whether each new group is registered with the warden, and the registrations.
+    leaders: Mutex<Vec<Leader>>,
+    /// Whether each new group is registered with the owner-death guard.
     warden: bool,
-    warden_ids: Mutex<Vec<u64>>,
 }
 
 impl ProcessGroups {
     pub fn new(warden: bool) -> Self {
-        ProcessGroups { pgids: Mutex::new(Vec::new()), warden, warden_ids: Mutex::new(Vec::new()) }
+        ProcessGroups { leaders: Mutex::new(Vec::new()), warden }
     }
 
-    pub fn add(&self, pgid: i32) {
-        self.pgids.lock().unwrap_or_else(|e| e.into_inner()).push(pgid);
-        if self.warden {
-            if let Ok(w) = crate::sys::guard::get() {
-                match w.register_pgid(pgid) {
-                    Ok(id) => self.warden_ids.lock().unwrap_or_else(|e| e.into_inner()).push(id),
-                    Err(e) => {
-                        tracing::warn!(pgid, error = %e, "cannot register a process group with the owner-death guard")
-                    }
-                }
-            }
-        }
+    fn leaders(&self) -> MutexGuard<'_, Vec<Leader>> {
+        self.leaders.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The groups are dead: the warden forgets them (so it can never signal a reused pgid).
+    /// Takes in a new group led by `pgid`. Its registration with the owner-death
+    /// guard must succeed (else the caller ends the child: a group the guard does not
+    /// know would survive its owner). Groups that are over are let go of first, so
+    /// the bookkeeping grows with the live groups, never with the runs.
+    pub fn add(&self, pgid: i32, hold: LeaderHold) -> io::Result<()> {
+        let mut leaders = self.leaders();
+        sweep(&mut leaders);
+        let guard_id = match self.warden {
+            true => match crate::sys::guard::get() {
+                Ok(g) => Some(g.register_pgid(pgid)?),
+                // No guard on this host: the group reports that (ParentDeathScope::None).
+                Err(_) => None,
+            },
+            false => None,
+        };
+        #[cfg(not(target_os = "linux"))]
+        let () = hold;
+        leaders.push(Leader {
+            pgid,
+            #[cfg(target_os = "linux")]
+            hold,
+            guard_id,
+        });
+        Ok(())
+    }
+
+    /// Done with every group (the container is released or torn down): the guard
+    /// forgets them, then their leaders are let go of (reaped once exited).
     pub fn forget(&self) {
-        let ids = std::mem::take(&mut *self.warden_ids.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Ok(w) = crate::sys::guard::get() {
-            for id in ids {
-                let _ = w.forget(id);
-            }
-        }
+        let leaders = std::mem::take(&mut *self.leaders());
+        release(leaders);
     }
 
-    /// Signals every group; a group that no longer exists is forgotten, so a later
-    /// signal can never reach an unrelated group that reuses the id.
+    /// Signals every group. While its leader is held the id cannot belong to anyone
+    /// else; a group that is found gone is let go of.
     pub fn signal(&self, sig: Signal) -> io::Result<()> {
-        let mut pgids = self.pgids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leaders = self.leaders();
         let mut first_err = None;
-        pgids.retain(|&pgid| {
-            let Some(p) = Pid::from_raw(pgid) else { return false };
+        let mut gone = Vec::new();
+        let mut i = 0;
+        while i < leaders.len() {
+            let Some(p) = Pid::from_raw(leaders[i].pgid) else {
+                gone.push(leaders.swap_remove(i));
+                continue;
+            };
             match rustix::process::kill_process_group(p, super::to_rustix(sig)) {
-                Ok(()) => true,
-                Err(rustix::io::Errno::SRCH) => false,
+                Ok(()) => i += 1,
+                Err(rustix::io::Errno::SRCH) => gone.push(leaders.swap_remove(i)),
                 Err(e) => {
                     first_err.get_or_insert(io::Error::from(e));
-                    true
+                    i += 1;
                 }
             }
-        });
+        }
+        drop(leaders);
+        release(gone);
         first_err.map_or(Ok(()), Err)
     }
 
@@ -72,7 +120,8 @@ impl ProcessGroups {
         let p = Pid::from_raw(pid as i32).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
         rustix::process::setpgid(Some(p), Pid::from_raw(target))?;
         if target == pid as i32 {
-            self.add(target);
+            // Not started by corral: nothing to hold it with.
+            self.add(target, Default::default())?;
         }
         Ok(())
     }
@@ -98,11 +147,11 @@ impl ProcessGroups {
         }
     }
 
-    /// The groups that still have at least one member (zombies included).
+    /// The groups that may still have a live member.
     pub fn live_pgids(&self) -> Vec<i32> {
-        let mut pgids = self.pgids.lock().unwrap_or_else(|e| e.into_inner());
-        pgids.retain(|&pgid| Pid::from_raw(pgid).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok()));
-        pgids.clone()
+        let mut leaders = self.leaders();
+        sweep(&mut leaders);
+        leaders.iter().map(|l| l.pgid).collect()
     }
 
     /// Waits until no live member is left. On Linux the members' pidfds wake us as
@@ -139,6 +188,56 @@ impl ProcessGroups {
             }
         }
     }
+}
+
+/// Lets go of the groups that are over: the leader has exited and no live process is
+/// left in the group (a member that is a zombie awaiting its reaper counts as gone).
+fn sweep(leaders: &mut Vec<Leader>) {
+    if !leaders.iter().any(Leader::exited) {
+        return;
+    }
+    let pgids: Vec<i32> = leaders.iter().filter(|l| l.exited()).map(|l| l.pgid).collect();
+    let Ok(live) = members_by_group(&pgids) else { return };
+    let mut over = Vec::new();
+    let mut i = 0;
+    while i < leaders.len() {
+        if leaders[i].exited() && !live.contains(&leaders[i].pgid) {
+            over.push(leaders.swap_remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    release(over);
+}
+
+/// Withdraws the groups from the guard, then drops their holds: the order matters,
+/// so that the guard never keeps an id whose leader may be reaped.
+fn release(leaders: Vec<Leader>) {
+    if leaders.iter().any(|l| l.guard_id.is_some()) {
+        if let Ok(g) = crate::sys::guard::get() {
+            for id in leaders.iter().filter_map(|l| l.guard_id) {
+                let _ = g.forget(id);
+            }
+        }
+    }
+    drop(leaders);
+}
+
+/// The process groups among `pgids` with at least one live (non-zombie) member.
+#[cfg(target_os = "linux")]
+fn members_by_group(pgids: &[i32]) -> io::Result<Vec<i32>> {
+    Ok(super::all_procs()?.into_iter().filter(|p| p.state != b'Z' && pgids.contains(&p.pgrp)).map(|p| p.pgrp).collect())
+}
+
+/// Without `/proc`: a group answers a null signal while any member (or an unreaped
+/// leader) is in it.
+#[cfg(not(target_os = "linux"))]
+fn members_by_group(pgids: &[i32]) -> io::Result<Vec<i32>> {
+    Ok(pgids
+        .iter()
+        .copied()
+        .filter(|&g| Pid::from_raw(g).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok()))
+        .collect())
 }
 
 #[cfg(target_os = "linux")]
