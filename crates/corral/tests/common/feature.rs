@@ -35,6 +35,8 @@
 //!   `ssh-keygen`), for the registry's remote-authority test.
 //! - `clone3`: the clone3 fast spawn path can be in force here: Linux on x86_64 with
 //!   pidfds, and a kernel that does not refuse `clone3(CLONE_INTO_CGROUP)`.
+//! - `pid-reuse`: the next pid can be chosen, to force the reuse of an id: root, and a
+//!   writable `/proc/sys/kernel/ns_last_pid`.
 //!
 //! This file depends on std alone, so that any test crate (the library's integration
 //! tests, its unit tests, the CLI's tests) can include it with `#[path = ...] mod
@@ -51,6 +53,7 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("pty", "a pseudo-terminal can be opened"),
     ("sshd", "OpenSSH's sshd, ssh and ssh-keygen are installed"),
     ("clone3", "the clone3 fast spawn path can be in force"),
+    ("pid-reuse", "a pid can be forced for the next process (root, /proc/sys/kernel/ns_last_pid)"),
 ];
 
 /// The environment variable that lists the features a CI lane declares absent.
@@ -149,6 +152,14 @@ pub mod check {
         } else {
             Err(format!("not running as root (uid {uid}); starting a child as another uid needs root"))
         }
+    }
+
+    /// `pid-reuse`: whether `/proc/sys/kernel/ns_last_pid` can be written (root in our
+    /// pid namespace).
+    pub fn pid_reuse() -> Result<(), String> {
+        let path = "/proc/sys/kernel/ns_last_pid";
+        let now = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        std::fs::write(path, now.trim()).map_err(|e| format!("cannot write {path}: {e}"))
     }
 
     /// `pty`: whether `/dev/ptmx` opens for reading and writing.

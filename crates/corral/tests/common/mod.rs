@@ -53,6 +53,7 @@ pub fn check(name: &str) -> Result<(), String> {
         "uid-switch" => feature::check::root(),
         "pty" => feature::check::pty(),
         "sshd" => feature::check::sshd(),
+        "pid-reuse" => feature::check::pid_reuse(),
         other => panic!("no check for host feature {other:?}"),
     }
 }
