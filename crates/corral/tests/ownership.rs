@@ -183,7 +183,10 @@ fn run_owner(mode: &str) -> (std::process::Child, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the owner ({mode}) ended early");
+        if out.read_line(&mut line).unwrap() == 0 {
+            let status = owner.wait();
+            panic!("the owner ({mode}) ended early: {status:?}");
+        }
         // The harness prints "test owner ... " without a newline: the key may follow it.
         for key in ["READY", "RESULT"] {
             if let Some(i) = line.find(key) {
