@@ -171,7 +171,9 @@ fn owner() {
     });
 }
 
-/// Runs the owner in `mode`; returns it and what follows its `READY` or `RESULT`.
+/// Runs the owner in `mode`; returns it (the caller kills and waits for it) and what
+/// follows its `READY` or `RESULT`.
+#[allow(clippy::zombie_processes)]
 fn run_owner(mode: &str) -> (std::process::Child, String) {
     let mut owner = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["owner", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
