@@ -246,22 +246,35 @@ impl Cgroup {
     }
 
     /// Signals every member, sweeping `cgroup.procs` again until a pass finds no
-    /// process it has not signalled (a member may fork while we sweep).
+    /// process it has not signalled (a member may fork while we sweep). Each signal
+    /// goes through a pidfd opened and then checked against a second read of
+    /// `cgroup.procs`: a pid that exited and was reused between the read and the open
+    /// is not in our cgroup any more (or, born into it, is ours after all), so a
+    /// stranger is never signalled.
     pub fn signal(&self, sig: Signal) -> io::Result<()> {
         if sig == Signal::Kill {
             return self.kill().map(|_| ());
         }
         let mut sent = HashSet::new();
         for _ in 0..64 {
-            let mut new = false;
-            for pid in self.pids()? {
-                if sent.insert(pid) {
-                    new = true;
-                    super::super::unix::signal_pid(pid, sig)?;
-                }
-            }
-            if !new {
+            let pinned: Vec<(u32, OwnedFd)> = self
+                .pids()?
+                .into_iter()
+                .filter(|pid| sent.insert(*pid))
+                .filter_map(|pid| {
+                    let p = rustix::process::Pid::from_raw(pid as i32)?;
+                    Some((pid, rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()?))
+                })
+                .collect();
+            if pinned.is_empty() {
                 break;
+            }
+            let members: HashSet<u32> = self.pids()?.into_iter().collect();
+            for (pid, fd) in pinned.iter().filter(|(pid, _)| members.contains(pid)) {
+                match rustix::process::pidfd_send_signal(fd, crate::sys::unix::to_rustix(sig)) {
+                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                    Err(e) => return Err(io::Error::new(e.kind(), format!("signalling pid {pid}: {e}"))),
+                }
             }
         }
         Ok(())
