@@ -14,6 +14,7 @@ use crate::io::{LineCallback, LineOptions, Overflow, Tee};
 use crate::pty_size::PtySize;
 use crate::retry::RetryPolicy;
 use crate::settings::{container_setters, run_setters, Settings};
+use crate::signal::Signal;
 use crate::stdio::{Stdin, Stdio};
 use crate::sys::{ChildIo, SpawnRequest};
 
@@ -51,6 +52,7 @@ pub struct Command {
     pub(crate) ok_codes: Vec<i32>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
+    pub(crate) parent_death_signal: Option<Signal>,
     pub(crate) stdin: Stdin,
     pub(crate) stdout: Stdio,
     pub(crate) stderr: Stdio,
@@ -73,6 +75,7 @@ impl Command {
             ok_codes: Vec::new(),
             uid: None,
             gid: None,
+            parent_death_signal: None,
             stdin: Stdin::Null,
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
@@ -169,6 +172,23 @@ impl Command {
     /// Runs the child as this group id (Unix; needs the privilege to switch).
     pub fn gid(mut self, gid: u32) -> Self {
         self.gid = Some(gid);
+        self
+    }
+
+    /// The signal the started process (not its descendants) gets when the owner dies,
+    /// or the thread that started it exits: Linux's `PR_SET_PDEATHSIG`, set between
+    /// fork and exec (a no-op elsewhere). The warden still ends the whole tree when the
+    /// owner dies, after [`owner_death_grace`](Self::owner_death_grace); this gives the
+    /// process the first word, as `timeout(1)` does for its command. Start such
+    /// processes from a thread that lives as long as they should (a current-thread
+    /// runtime's, or the main thread): a runtime's worker threads come and go.
+    ///
+    /// ```
+    /// use corral::{Command, Signal};
+    /// let cmd = Command::new("make").parent_death_signal(Signal::Term);
+    /// ```
+    pub fn parent_death_signal(mut self, signal: Signal) -> Self {
+        self.parent_death_signal = Some(signal);
         self
     }
 
@@ -384,6 +404,7 @@ impl Command {
             stdout,
             stderr,
             pty_slave,
+            parent_death_signal: self.parent_death_signal,
         }
     }
 

@@ -98,7 +98,8 @@ impl Group {
     fn create(settings: &Settings, stats: bool) -> Result<Group> {
         settings.limits.validate()?;
         let warden = settings.warden;
-        let created = Container::create(settings.mechanism, warden, &settings.limits, stats).map_err(|e| match e {
+        let guard = warden.then_some(settings.owner_death_grace);
+        let created = Container::create(settings.mechanism, guard, &settings.limits, stats).map_err(|e| match e {
             CreateError::Unsupported(m, reason) => {
                 Error::Unsupported { operation: "creating a group", mechanism: m.to_string(), reason }
             }

@@ -88,6 +88,8 @@ pub(crate) struct Settings {
     pub collect_stats: bool,
     /// Guard the container with the owner-death warden.
     pub warden: bool,
+    /// How long after the owner's death the warden waits before it kills the tree.
+    pub owner_death_grace: Duration,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             limits: Limits::default(),
             collect_stats: false,
             warden: true,
+            owner_death_grace: Duration::ZERO,
         }
     }
 }
@@ -179,6 +182,16 @@ macro_rules! container_setters {
         /// first container that wants it.
         pub fn warden(mut self, on: bool) -> Self {
             self.settings.warden = on;
+            self
+        }
+
+        /// How long after the owner's death the warden waits before it kills the tree
+        /// (default: not at all). A process started with
+        /// [`Command::parent_death_signal`](crate::Command::parent_death_signal) gets
+        /// that signal at the owner's death and this long to act on it. Linux (the
+        /// warden); the watcher of macOS and the BSDs kills at once.
+        pub fn owner_death_grace(mut self, grace: std::time::Duration) -> Self {
+            self.settings.owner_death_grace = grace;
             self
         }
 

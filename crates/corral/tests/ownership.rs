@@ -137,21 +137,59 @@ fn owner() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let g = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
-        let mut report = Vec::new();
+        let mut report: Vec<String> = Vec::new();
         if mode == "held" {
             // A: a group that is over (its leader exited, nobody left in it).
             let mut a = g.start(Command::new("true")).unwrap();
             a.wait().await.unwrap();
-            report.push(a.pid());
+            report.push(a.pid().to_string());
             // B: a leader that exited while its child runs on in its group.
             let mut b = g.start(Command::new("sh").args(["-c", "sleep 1000 >/dev/null & echo $!"])).unwrap();
             let mut out = String::new();
             tokio::io::AsyncReadExt::read_to_string(&mut b.take_stdout().unwrap(), &mut out).await.unwrap();
             b.wait().await.unwrap();
-            report.push(b.pid());
-            report.push(out.trim().parse().unwrap());
+            report.push(b.pid().to_string());
+            report.push(out.trim().to_string());
             // C: a live group; adding it lets go of the groups that are over.
-            report.push(g.start(Command::new("sleep").arg("1000")).unwrap().pid());
+            report.push(g.start(Command::new("sleep").arg("1000")).unwrap().pid().to_string());
+        } else if let Some(marker) = mode.strip_prefix("pdeathsig:") {
+            // A command told of the owner's death by SIGTERM, with 2 s before the kill;
+            // its background child has no such trap.
+            let g = Group::builder().owner_death_grace(Duration::from_secs(2)).build().unwrap();
+            let script = "trap 'echo got-term > \"$1\"' TERM; sleep 1000 & echo $!; echo $$; wait; wait";
+            let mut p = g
+                .start(Command::new("sh").args(["-c", script, "sh", marker]).parent_death_signal(Signal::Term))
+                .unwrap();
+            let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(p.take_stdout().unwrap()));
+            for _ in 0..2 {
+                report.push(lines.next_line().await.unwrap().unwrap().trim().to_string());
+            }
+            std::mem::forget((g, lines));
+        } else if mode == "nested" || mode == "inner" {
+            // A corral inside a corral: the outer one (cgroup) runs this binary again as
+            // the inner one, which makes its own group inside and a tree in it.
+            let g = Group::new().unwrap();
+            let cmd = if mode == "nested" {
+                Command::new(std::env::current_exe().unwrap())
+                    .args(["owner", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+                    .env("CORRAL_TEST_MODE", "inner")
+            } else {
+                Command::new("sh").args(["-c", "sleep 1000 & echo READY $! $$; exec sleep 1001"])
+            };
+            let mut p = g.start(cmd).unwrap();
+            let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(p.take_stdout().unwrap()));
+            let line = loop {
+                let line = lines.next_line().await.unwrap().unwrap();
+                if let Some(i) = line.find("READY") {
+                    break line[i + 5..].to_string();
+                }
+            };
+            report.extend(line.split_whitespace().map(|w| w.to_string()));
+            report.push(g.cgroup_path().map_or("none".into(), |d| d.display().to_string()));
+            println!("READY {}", report.join(" "));
+            std::io::stdout().flush().unwrap();
+            std::mem::forget((g, lines, p));
+            std::thread::sleep(Duration::from_secs(1000));
         } else if let Some(runs) = mode.strip_prefix("runs:") {
             for _ in 0..runs.parse::<u32>().unwrap() {
                 g.start(Command::new("true").stdout(Stdio::Null)).unwrap().wait().await.unwrap();
@@ -161,11 +199,11 @@ fn owner() {
                 g.start(Command::new("sh").args(["-c", "sleep 1000 & echo $!; echo $$; exec sleep 1001"])).unwrap();
             let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(p.take_stdout().unwrap()));
             for _ in 0..2 {
-                report.push(lines.next_line().await.unwrap().unwrap().trim().parse().unwrap());
+                report.push(lines.next_line().await.unwrap().unwrap().trim().to_string());
             }
             std::mem::forget(lines);
         }
-        println!("READY {}", report.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "));
+        println!("READY {}", report.join(" "));
         std::io::stdout().flush().unwrap();
         std::thread::sleep(Duration::from_secs(1000));
     });
@@ -329,4 +367,48 @@ fn start_outside_a_runtime_starts_nothing() {
         drop(g);
         assert_eq!(children(), before, "{m}: something was started");
     }
+}
+
+/// The owner dies: a command that asked for a parent-death signal gets it first (its
+/// trap runs), and the warden kills the rest of the tree once the owner's grace is
+/// over.
+#[test]
+fn the_owner_s_death_signals_first_and_kills_after_the_grace() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let (mut owner, report) = run_owner(&format!("pdeathsig:{}", marker.display()));
+    let pids = pids_of(&report);
+    let _reaper = Reaper(pids.clone());
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    assert_all_gone(&pids, Duration::from_secs(20), "after the owner's death and its grace");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "got-term\n", "the command was not told first");
+}
+
+/// A corral inside a corral, the outer one SIGKILLed: every process of both trees is
+/// gone, and so are both cgroup directories (the inner one's warden died in the
+/// outer kill; the outer warden removes what is left inside its directory).
+#[test]
+fn a_killed_nested_corral_leaves_no_process_and_no_directory() {
+    if !require("cgroup-v2") {
+        return;
+    }
+    let _one = serial();
+    let (mut owner, report) = run_owner("nested");
+    let words: Vec<&str> = report.split_whitespace().collect();
+    // The inner tree's pids, the inner group's directory, the outer group's directory.
+    let pids: Vec<u32> = words[..2].iter().map(|w| w.parse().unwrap()).collect();
+    let (inner_dir, outer_dir) = (std::path::PathBuf::from(words[2]), std::path::PathBuf::from(words[3]));
+    let _reaper = Reaper(pids.clone());
+    assert!(inner_dir.starts_with(&outer_dir), "{inner_dir:?} is not inside {outer_dir:?}");
+    assert!(pids.iter().all(|&p| alive(p)));
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    assert_all_gone(&pids, Duration::from_secs(10), "the nested trees");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while outer_dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!inner_dir.exists() && !outer_dir.exists(), "left behind: {inner_dir:?} {outer_dir:?}");
 }

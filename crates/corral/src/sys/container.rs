@@ -46,9 +46,11 @@ impl Container {
     /// offers. A forced mechanism the host lacks is an error, never a downgrade.
     /// `stats`: whether the caller may ask for [`stats`](Self::stats) (a verb that
     /// does not collect them saves a `cpu.stat` read).
+    /// `warden`: whether the owner-death guard ends the container if the owner dies,
+    /// and after what grace.
     pub fn create(
         mechanism: Option<Mechanism>,
-        warden: bool,
+        warden: Option<Duration>,
         limits: &Limits,
         stats: bool,
     ) -> Result<Created, CreateError> {
@@ -67,8 +69,8 @@ impl Container {
             container.apply_limits(limits, fallback_reason.as_deref())?;
         }
         let mut created = Created { container, fallback_reason, warden_problem: None };
-        if warden {
-            match created.container.arm_warden() {
+        if let Some(grace) = warden {
+            match created.container.arm_warden(grace) {
                 Ok(()) => {}
                 Err(Lack::Missing(reason)) => created.warden_problem = Some(reason),
                 Err(Lack::Exhausted { context, source }) => {
@@ -149,13 +151,15 @@ impl Container {
     }
 
     /// Makes sure the owner-death guard will tear this container down if the owner dies.
-    fn arm_warden(&mut self) -> Result<(), Lack> {
+    fn arm_warden(&mut self, grace: Duration) -> Result<(), Lack> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => cg.arm_warden(),
+            Container::Cgroup(cg) => cg.arm_warden(grace),
             // Each process group registers as it is created (in `add`); the guard
             // itself must be running.
-            Container::ProcessGroup(_) => guard::get().map(|_| ()),
+            Container::ProcessGroup(_) => guard::get().map(|_| {
+                let _ = grace;
+            }),
         }
     }
 

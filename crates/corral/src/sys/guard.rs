@@ -26,7 +26,7 @@ cfg_if::cfg_if! {
         pub(crate) struct Guard;
 
         impl Guard {
-            pub fn register_pgid(&self, _pgid: i32) -> std::io::Result<u64> {
+            pub fn register_pgid(&self, _pgid: i32, _grace: std::time::Duration) -> std::io::Result<u64> {
                 Err(std::io::ErrorKind::Unsupported.into())
             }
 

@@ -42,7 +42,7 @@ impl HostReport {
         };
         (report.spawn_path, report.spawn_path_reason) = super::unix::spawn::path();
         let guard = super::guard::get().map(|_| ()).map_err(|e| e.to_string());
-        match Container::create(None, false, &Default::default(), false) {
+        match Container::create(None, None, &Default::default(), false) {
             Ok(created) => {
                 report.mechanism = created.container.mechanism();
                 report.parent_death_scope = match &guard {

@@ -9,6 +9,7 @@ use std::path::Path;
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use super::unix::child::Child;
+use crate::signal::Signal;
 
 /// One standard stream of a new child.
 #[derive(Debug)]
@@ -44,6 +45,9 @@ pub(crate) struct SpawnRequest<'a> {
     /// A PTY slave: the child leads a new session with it as the controlling
     /// terminal. Its stdout and stderr must be [`ChildIo::Pty`].
     pub pty_slave: Option<OwnedFd>,
+    /// The signal the child gets when its parent (the thread that started it, or the
+    /// whole owner) dies: Linux's `PR_SET_PDEATHSIG`; ignored elsewhere.
+    pub parent_death_signal: Option<Signal>,
 }
 
 /// A started child and our ends of its pipes.

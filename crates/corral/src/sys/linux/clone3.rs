@@ -104,6 +104,8 @@ pub(crate) struct Request<'a> {
     /// `setsid` and make stdout (a PTY slave) the controlling terminal.
     pub new_session_tty: bool,
     pub stdio: [ChildFd<'a>; 3],
+    /// `PR_SET_PDEATHSIG` with this signal (0: none).
+    pub parent_death_signal: c_int,
 }
 
 impl<'a> Request<'a> {
@@ -120,6 +122,7 @@ impl<'a> Request<'a> {
             new_process_group: false,
             new_session_tty: false,
             stdio: [ChildFd::Inherit; 3],
+            parent_death_signal: 0,
         }
     }
 }
@@ -145,6 +148,10 @@ struct Plan {
     join_len: usize,
     new_process_group: bool,
     new_session_tty: bool,
+    /// 0: none.
+    parent_death_signal: c_int,
+    /// Our pid, to tell whether we died before `PR_SET_PDEATHSIG` took hold.
+    parent_pid: c_int,
     failed_step: AtomicU32,
     errno: AtomicI32,
 }
@@ -224,6 +231,9 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         join_len: join.len(),
         new_process_group: req.new_process_group,
         new_session_tty: req.new_session_tty,
+        parent_death_signal: req.parent_death_signal,
+        // SAFETY: getpid has no preconditions and cannot fail.
+        parent_pid: unsafe { libc::getpid() },
         failed_step: AtomicU32::new(0),
         errno: AtomicI32::new(0),
     };
@@ -449,11 +459,21 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
         } else if plan.new_process_group && libc::setpgid(0, 0) < 0 {
             return (Step::Session, errno());
         }
-        // 5. Working directory.
+        // 5. The signal for our death: set, then make sure we did not die before it
+        // took hold (the child would then wait for a death that already happened).
+        if plan.parent_death_signal != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, plan.parent_death_signal as libc::c_ulong) < 0 {
+                return (Step::Session, errno());
+            }
+            if libc::getppid() != plan.parent_pid {
+                libc::kill(libc::getpid(), plan.parent_death_signal);
+            }
+        }
+        // 6. Working directory.
         if !plan.cwd.is_null() && libc::chdir(plan.cwd) < 0 {
             return (Step::Chdir, errno());
         }
-        // 6. An empty signal mask, as std gives its children, then the program.
+        // 7. An empty signal mask, as std gives its children, then the program.
         let none: u64 = 0;
         libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &none, std::ptr::null_mut::<u64>(), 8);
         libc::execve(plan.path, plan.argv, plan.envp);

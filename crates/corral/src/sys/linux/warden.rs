@@ -23,6 +23,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use rustix::fs::AtFlags;
 use rustix::net::{
@@ -37,8 +38,8 @@ const OP_FORGET: u32 = 3;
 const OP_DIR: u32 = 4;
 /// Longest cgroup directory name (`corral-<pid>-<n>` is far shorter).
 const NAME_MAX: usize = 48;
-/// op (4) + name length (4) + id (8) + pgid (8) + name.
-const MSG_LEN: usize = 24 + NAME_MAX;
+/// op (4) + name length (4) + id (8) + pgid (8) + grace in ms (8) + name.
+const MSG_LEN: usize = 32 + NAME_MAX;
 /// How many live containers one owner can register with its warden.
 const MAX_ENTRIES: usize = 4096;
 const STACK_SIZE: usize = 2 << 20;
@@ -70,12 +71,19 @@ pub(crate) fn get() -> Result<&'static Warden, crate::sys::Lack> {
 impl Warden {
     /// Registers a cgroup: the warden writes `1` to `kill` and removes `name` under
     /// `parent` when the owner dies. Returns the id to withdraw it with.
-    pub fn register_cgroup(&self, kill: BorrowedFd<'_>, parent: BorrowedFd<'_>, name: &str) -> io::Result<u64> {
+    /// `grace`: how long after the owner's death the warden waits before it kills.
+    pub fn register_cgroup(
+        &self,
+        kill: BorrowedFd<'_>,
+        parent: BorrowedFd<'_>,
+        name: &str,
+        grace: Duration,
+    ) -> io::Result<u64> {
         if name.len() >= NAME_MAX {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "cgroup name too long for the warden"));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.send(encode(OP_CGROUP, id, 0, name.as_bytes()), &[kill, parent])?;
+        self.send(encode(OP_CGROUP, id, 0, grace, name.as_bytes()), &[kill, parent])?;
         Ok(id)
     }
 
@@ -87,20 +95,20 @@ impl Warden {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // The parent goes in the second fd slot; the first stays empty.
-        self.send(encode(OP_DIR, id, 0, name.as_bytes()), &[parent])?;
+        self.send(encode(OP_DIR, id, 0, Duration::ZERO, name.as_bytes()), &[parent])?;
         Ok(id)
     }
 
-    /// Registers a process group: the warden SIGKILLs it when the owner dies.
-    pub fn register_pgid(&self, pgid: i32) -> io::Result<u64> {
+    /// Registers a process group: the warden SIGKILLs it `grace` after the owner dies.
+    pub fn register_pgid(&self, pgid: i32, grace: Duration) -> io::Result<u64> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.send(encode(OP_PGID, id, pgid as i64, b""), &[])?;
+        self.send(encode(OP_PGID, id, pgid as i64, grace, b""), &[])?;
         Ok(id)
     }
 
     /// Withdraws a registration (the container was torn down normally).
     pub fn forget(&self, id: u64) -> io::Result<()> {
-        self.send(encode(OP_FORGET, id, 0, b""), &[])
+        self.send(encode(OP_FORGET, id, 0, Duration::ZERO, b""), &[])
     }
 
     fn send(&self, msg: [u8; MSG_LEN], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
@@ -130,13 +138,15 @@ impl Warden {
     }
 }
 
-fn encode(op: u32, id: u64, pgid: i64, name: &[u8]) -> [u8; MSG_LEN] {
+fn encode(op: u32, id: u64, pgid: i64, grace: Duration, name: &[u8]) -> [u8; MSG_LEN] {
     let mut m = [0u8; MSG_LEN];
+    let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX).min(u64::from(u32::MAX));
     m[0..4].copy_from_slice(&op.to_ne_bytes());
     m[4..8].copy_from_slice(&(name.len() as u32).to_ne_bytes());
     m[8..16].copy_from_slice(&id.to_ne_bytes());
     m[16..24].copy_from_slice(&pgid.to_ne_bytes());
-    m[24..24 + name.len()].copy_from_slice(name);
+    m[24..32].copy_from_slice(&grace_ms.to_ne_bytes());
+    m[32..32 + name.len()].copy_from_slice(name);
     m
 }
 
@@ -180,10 +190,12 @@ struct Entry {
     kill: RawFd,
     parent: RawFd,
     pgid: i32,
+    /// How long after the owner's death to wait before killing (ms).
+    grace_ms: u32,
     name: [u8; NAME_MAX],
 }
 
-const EMPTY: Entry = Entry { id: 0, op: 0, kill: -1, parent: -1, pgid: 0, name: [0; NAME_MAX] };
+const EMPTY: Entry = Entry { id: 0, op: 0, kill: -1, parent: -1, pgid: 0, grace_ms: 0, name: [0; NAME_MAX] };
 
 /// The warden process. See the module docs for what it may and may not do.
 extern "C" fn warden_main(arg: *mut libc::c_void) -> libc::c_int {
@@ -252,6 +264,9 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
     let mut pgid_bytes = [0u8; 8];
     pgid_bytes.copy_from_slice(&msg[16..24]);
     let pgid = i64::from_ne_bytes(pgid_bytes) as i32;
+    let mut grace_bytes = [0u8; 8];
+    grace_bytes.copy_from_slice(&msg[24..32]);
+    let grace_ms = u64::from_ne_bytes(grace_bytes).min(u64::from(u32::MAX)) as u32;
     match op {
         OP_DIR | OP_CGROUP | OP_PGID => {
             // A directory entry holds only its parent's fd: the second one is unused.
@@ -260,8 +275,8 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
             close_raw(unused);
             if let Some(slot) = table.iter_mut().find(|e| e.op == 0) {
                 let mut name = [0u8; NAME_MAX];
-                name[..name_len].copy_from_slice(&msg[24..24 + name_len]);
-                *slot = Entry { id, op, kill, parent, pgid, name };
+                name[..name_len].copy_from_slice(&msg[32..32 + name_len]);
+                *slot = Entry { id, op, kill, parent, pgid, grace_ms, name };
             } else {
                 close_raw(kill);
                 close_raw(parent);
@@ -281,39 +296,81 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
     }
 }
 
-/// The owner is gone: kill every registered container, then remove the cgroup
-/// directories once the kernel reports them empty. No inotify here (the warden keeps
-/// to the simplest syscalls); a 1 ms retry of `rmdir` bounded at 10 s.
+/// The owner is gone: kill every registered container (each once its grace is over,
+/// the shortest first), then remove the cgroup directories once the kernel reports
+/// them empty, with any directory left inside them (a nested corral's, whose own
+/// warden died in the kill). No inotify here (the warden keeps to the simplest
+/// syscalls); a 1 ms retry of `rmdir` bounded at 10 s.
 fn kill_all(table: &[Entry; MAX_ENTRIES]) {
-    for e in table.iter().filter(|e| e.op != 0) {
-        match e.op {
-            OP_DIR => {}
-            OP_CGROUP => {
-                // SAFETY: the table owns this fd until the process exits.
-                let kill = unsafe { BorrowedFd::borrow_raw(e.kill) };
-                let _ = rustix::io::write(kill, b"1");
-            }
-            _ => {
-                if let Some(p) = rustix::process::Pid::from_raw(e.pgid) {
-                    let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
-                }
-            }
+    let mut waited_ms: u32 = 0;
+    loop {
+        for e in table.iter().filter(|e| e.op != 0 && e.grace_ms == waited_ms) {
+            kill(e);
         }
+        // The next grace to end, if any.
+        let Some(next) = table.iter().filter(|e| e.op != 0 && e.grace_ms > waited_ms).map(|e| e.grace_ms).min() else {
+            break;
+        };
+        let wait = next - waited_ms;
+        let nap =
+            rustix::thread::Timespec { tv_sec: i64::from(wait / 1000), tv_nsec: i64::from(wait % 1000) * 1_000_000 };
+        let mut left = nap;
+        while let rustix::thread::NanosleepRelativeResult::Interrupted(rest) = rustix::thread::nanosleep(&left) {
+            left = rest;
+        }
+        waited_ms = next;
     }
-    let nap = rustix::thread::Timespec { tv_sec: 0, tv_nsec: 1_000_000 };
     // The cgroup v2 directories first: once they are empty, so are the v1 ones.
     let dirs = table.iter().filter(|e| e.op == OP_CGROUP).chain(table.iter().filter(|e| e.op == OP_DIR));
     for e in dirs.filter(|e| e.parent >= 0) {
         let Ok(name) = CStr::from_bytes_until_nul(&e.name) else { continue };
         // SAFETY: the table owns this fd until the process exits.
         let parent = unsafe { BorrowedFd::borrow_raw(e.parent) };
-        for _ in 0..10_000 {
-            match rustix::fs::unlinkat(parent.as_fd(), name, AtFlags::REMOVEDIR) {
-                Err(rustix::io::Errno::BUSY) | Err(rustix::io::Errno::INTR) => {
-                    let _ = rustix::thread::nanosleep(&nap);
-                }
-                _ => break,
+        remove_tree(parent, name, 0);
+    }
+}
+
+fn kill(e: &Entry) {
+    match e.op {
+        OP_DIR => {}
+        OP_CGROUP => {
+            // SAFETY: the table owns this fd until the process exits.
+            let kill = unsafe { BorrowedFd::borrow_raw(e.kill) };
+            let _ = rustix::io::write(kill, b"1");
+        }
+        _ => {
+            if let Some(p) = rustix::process::Pid::from_raw(e.pgid) {
+                let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
             }
+        }
+    }
+}
+
+/// Removes the directory `name` under `parent` once the kernel lets it go, and first
+/// the directories inside it (a cgroup's only removable entries; Linux refuses to
+/// remove a cgroup with children, EBUSY), deepest first. A buffer on this stack for
+/// each level, nothing allocated; eight levels at most.
+fn remove_tree(parent: BorrowedFd<'_>, name: &CStr, depth: u32) {
+    let nap = rustix::thread::Timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+    for _ in 0..10_000 {
+        if depth < 8 {
+            let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+            let Ok(dir) = rustix::fs::openat(parent, name, flags, rustix::fs::Mode::empty()) else { return };
+            let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+            let mut entries = rustix::fs::RawDir::new(&dir, &mut buf);
+            while let Some(Ok(entry)) = entries.next() {
+                let child = entry.file_name();
+                let dot = matches!(child.to_bytes(), b"." | b"..");
+                if !dot && entry.file_type() == rustix::fs::FileType::Directory {
+                    remove_tree(dir.as_fd(), child, depth + 1);
+                }
+            }
+        }
+        match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
+            Err(rustix::io::Errno::BUSY | rustix::io::Errno::NOTEMPTY | rustix::io::Errno::INTR) => {
+                let _ = rustix::thread::nanosleep(&nap);
+            }
+            _ => return,
         }
     }
 }

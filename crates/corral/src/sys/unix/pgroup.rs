@@ -41,12 +41,13 @@ pub(crate) type LeaderHold = ();
 
 pub(crate) struct ProcessGroups {
     leaders: Mutex<Vec<Leader>>,
-    /// Whether each new group is registered with the owner-death guard.
-    warden: bool,
+    /// Whether each new group is registered with the owner-death guard, and how long
+    /// after the owner's death the guard waits before it kills.
+    warden: Option<Duration>,
 }
 
 impl ProcessGroups {
-    pub fn new(warden: bool) -> Self {
+    pub fn new(warden: Option<Duration>) -> Self {
         ProcessGroups { leaders: Mutex::new(Vec::new()), warden }
     }
 
@@ -62,12 +63,12 @@ impl ProcessGroups {
         let mut leaders = self.leaders();
         sweep(&mut leaders);
         let guard_id = match self.warden {
-            true => match crate::sys::guard::get() {
-                Ok(g) => Some(g.register_pgid(pgid)?),
+            Some(grace) => match crate::sys::guard::get() {
+                Ok(g) => Some(g.register_pgid(pgid, grace)?),
                 // No guard on this host: the group reports that (ParentDeathScope::None).
                 Err(_) => None,
             },
-            false => None,
+            None => None,
         };
         #[cfg(not(target_os = "linux"))]
         let () = hold;

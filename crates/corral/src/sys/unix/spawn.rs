@@ -172,6 +172,7 @@ mod fast {
             new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
             new_session_tty: pty,
             stdio,
+            parent_death_signal: req.parent_death_signal.map_or(0, |s| s.as_raw()),
         };
         let child = match clone3::spawn(&request) {
             Ok(child) => child,
@@ -264,6 +265,25 @@ fn portable(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, 
             });
         }
     }
+    #[cfg(target_os = "linux")]
+    if let Some(sig) = req.parent_death_signal {
+        let (sig, parent) = (sig.as_raw(), std::process::id() as i32);
+        // SAFETY: runs in the child between fork and exec: prctl(2), getppid(2) and
+        // kill(2) are async-signal-safe raw syscalls, nothing allocates, and the error
+        // is built from the raw errno.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // We died before it took hold: the signal is due now.
+                if libc::getppid() != parent {
+                    libc::kill(libc::getpid(), sig);
+                }
+                Ok(())
+            });
+        }
+    }
     match placement {
         Placement::NewProcessGroup => {
             // A PTY child's setsid already makes it the leader of a new group (and
@@ -321,6 +341,7 @@ mod tests {
             stdout: ChildIo::Pipe,
             stderr: ChildIo::Inherit,
             pty_slave: None,
+            parent_death_signal: None,
         }
     }
 

@@ -99,7 +99,8 @@ pub(crate) fn get() -> Result<&'static Watcher, String> {
 impl Watcher {
     /// Registers a process group: the watcher SIGKILLs it when the owner dies.
     /// Returns the id to withdraw it with.
-    pub fn register_pgid(&self, pgid: i32) -> io::Result<u64> {
+    /// `_grace` is not honoured here: the watcher kills at once (the Linux warden waits).
+    pub fn register_pgid(&self, pgid: i32, _grace: std::time::Duration) -> io::Result<u64> {
         // kill(-1) would signal every process we may signal, kill(0) our own group.
         if pgid <= 1 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a process group id the watcher can kill"));

@@ -176,14 +176,15 @@ impl Cgroup {
     }
 
     /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
-    pub fn arm_warden(&mut self) -> Result<(), Lack> {
+    /// `grace`: how long after the owner's death the warden waits before the kill.
+    pub fn arm_warden(&mut self, grace: Duration) -> Result<(), Lack> {
         let kill = self.kill.as_ref().ok_or("no cgroup.kill on this kernel for the warden to write")?;
         let warden = super::warden::get()?;
         let name = self.path.file_name().and_then(|n| n.to_str()).ok_or("cgroup name is not UTF-8")?;
         if !self.warden_armed {
             let parent = parent_dir_fd(self.path.parent().ok_or("a cgroup directory has a parent")?)?;
             let id = warden
-                .register_cgroup(kill.as_fd(), parent.as_fd(), name)
+                .register_cgroup(kill.as_fd(), parent.as_fd(), name, grace)
                 .map_err(|e| Lack::io("cannot register with the warden", e))?;
             self.warden_ids.push(id);
             self.warden_armed = true;
@@ -460,7 +461,7 @@ impl Cgroup {
     /// Removes the (empty) directory; already gone is fine. Then the warden has
     /// nothing left to guard and forgets it.
     pub fn remove(&self) -> io::Result<()> {
-        match fs::remove_dir(&self.path) {
+        match remove_dir_tree(&self.path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             r => r?,
         }
@@ -478,6 +479,20 @@ impl Cgroup {
         inotify::add_watch(&fd, self.path.join("cgroup.events"), inotify::WatchFlags::MODIFY)?;
         Ok(fd)
     }
+}
+
+/// Removes a cgroup directory and any left inside it (a nested corral's, whose owner
+/// died with ours), deepest first: Linux refuses to remove a cgroup with children.
+fn remove_dir_tree(path: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(path)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            match remove_dir_tree(&entry.path()) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    fs::remove_dir(path)
 }
 
 /// The parent directory of our cgroups, opened once (`O_PATH`) for the warden's
@@ -592,6 +607,7 @@ mod tests {
             stdout: crate::sys::ChildIo::Pipe,
             stderr: crate::sys::ChildIo::Inherit,
             pty_slave: None,
+            parent_death_signal: None,
         };
         let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
         let mut line = String::new();
