@@ -1,4 +1,10 @@
-//! `corral`: run a program in a kill-on-drop container, or report what this host offers.
+//! `corral`: run a program in a kill-on-drop container, or report what this host offers;
+//! `corral timeout` (or `corral` invoked as `timeout`) is a drop-in timeout(1).
+
+#![forbid(unsafe_code)]
+
+mod out;
+mod timeout;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -6,7 +12,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use corral::{
     io::PtySize,
     supervise::{RestartPolicy, Supervisor},
@@ -47,6 +53,53 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// A drop-in timeout(1) that ends the whole tree.
+    ///
+    /// Runs COMMAND, and ends its whole tree if it still runs after DURATION. GNU timeout's options, durations, messages and exit statuses (124 timed
+    /// out, 125 corral failed or misused, 126 cannot run, 127 not found, 137 killed
+    /// with KILL); also available by invoking corral through a link named `timeout`.
+    #[command(override_usage = "corral timeout [OPTION]... DURATION COMMAND [ARG]...")]
+    Timeout(TimeoutArgs),
+    /// Print a completion script for SHELL to stdout (install it where your shell looks).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of corral, or of one of its commands, to stdout.
+    Man {
+        /// A command (such as `timeout`): its own page, `corral-COMMAND(1)`.
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
+}
+
+/// `corral timeout`'s options. Parsed by `timeout::parse` (GNU's getopt rules and
+/// messages); this definition feeds the help listing, the completions and the man page.
+#[derive(Args)]
+struct TimeoutArgs {
+    /// The signal sent on timeout: a name like HUP or SIGHUP, or a number (0 sends none).
+    #[arg(short, long, value_name = "SIGNAL", default_value = "TERM")]
+    signal: String,
+    /// Also send KILL if COMMAND still runs this long after the first signal.
+    #[arg(short, long, value_name = "DURATION")]
+    kill_after: Option<String>,
+    /// Exit with COMMAND's status even when it times out.
+    #[arg(short, long)]
+    preserve_status: bool,
+    /// Let COMMAND read from the TTY and get TTY signals; signals reach COMMAND only
+    /// (its children are still ended when it exits).
+    #[arg(short, long)]
+    foreground: bool,
+    /// Diagnose to stderr any signal sent upon timeout.
+    #[arg(short, long)]
+    verbose: bool,
+    /// A floating-point number with an optional suffix: s (default), m, h or d; 0 disables the timeout.
+    #[arg(value_name = "DURATION")]
+    duration: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
 }
 
 #[derive(Args)]
@@ -67,6 +120,9 @@ struct RunArgs {
     /// Print a one-line JSON summary (outcome, duration, mechanism, pid) to stderr.
     #[arg(long)]
     json: bool,
+    /// Show corral's log lines (info and above) on stderr; CORRAL_LOG=LEVEL overrides.
+    #[arg(short, long)]
+    verbose: bool,
     /// Cap the tree's memory (bytes, or with K, M, G, T: 512M). An OOM kill exits 137.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     memory_max: Option<u64>,
@@ -84,7 +140,7 @@ struct RunArgs {
     #[arg(long)]
     pty: bool,
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
 }
 
@@ -103,7 +159,7 @@ struct SuperviseArgs {
     #[arg(long, value_enum, default_value_t = RestartArg::OnCrash)]
     restart: RestartArg,
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
 }
 
@@ -163,21 +219,112 @@ fn parse_cancel_signal(s: &str) -> Result<Signal, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let code = match cli.command {
+    let ignored = ignored_signals();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let code = dispatch(args, ignored);
+    corral::group::flush_teardowns(Duration::from_secs(5));
+    ExitCode::from(code)
+}
+
+/// The signals the caller left ignored (bit N-1 for signal N), read before we install
+/// any handler. Rust's runtime has set SIGPIPE to ignored before `main`, so that bit
+/// says nothing about the caller; every other one is the caller's.
+fn ignored_signals() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("SigIgn:")).and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+fn dispatch(args: Vec<OsString>, ignored: u64) -> u8 {
+    let invoked_as = args.first().and_then(|a| std::path::Path::new(a).file_name()).unwrap_or_default();
+    if invoked_as == "timeout" {
+        return timeout::main(args.get(1..).unwrap_or_default(), true, ignored);
+    }
+    if args.get(1).is_some_and(|a| a == "timeout") {
+        return timeout::main(&args[2..], false, ignored);
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            let text = e.render().to_string();
+            return match e.kind() {
+                K::DisplayHelp | K::DisplayVersion => write_stdout(&text),
+                _ => {
+                    out::stderr_line(text.trim_end());
+                    EXIT_CORRAL_FAILED
+                }
+            };
+        }
+    };
+    let verbose = match &cli.command {
+        Cmd::Run(a) => a.verbose,
+        _ => false,
+    };
+    init_logging(verbose);
+    match cli.command {
         Cmd::Run(args) => run(args),
         Cmd::Supervise(args) => supervise(args),
         Cmd::Doctor { json } => doctor(json),
+        // `corral timeout` never reaches clap (see above); the variant describes it.
+        Cmd::Timeout(_) => timeout::main(&args[2..], false, ignored),
+        Cmd::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "corral", &mut buf);
+            write_stdout(&String::from_utf8_lossy(&buf))
+        }
+        Cmd::Man { command } => man(command.as_deref()),
+    }
+}
+
+/// Log lines only when asked for (`-v`, or `CORRAL_LOG=LEVEL`), plain text unless
+/// stderr is a terminal, and never a failure when stderr is closed or full.
+fn init_logging(verbose: bool) {
+    let filter = match std::env::var("CORRAL_LOG") {
+        Ok(v) if !v.is_empty() => tracing_subscriber::EnvFilter::new(v),
+        _ if verbose => tracing_subscriber::EnvFilter::new("info"),
+        _ => return,
     };
-    corral::group::flush_teardowns(Duration::from_secs(5));
-    ExitCode::from(code)
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| out::Stderr)
+        .with_ansi(out::stderr_is_terminal())
+        .try_init();
+}
+
+/// Writes to stdout; a write error (closed, full) is reported and exits 125.
+fn write_stdout(text: &str) -> u8 {
+    match out::stdout(text) {
+        Ok(()) => 0,
+        Err(e) => {
+            out::stderr_line(&format!("corral: write error: {e}"));
+            EXIT_CORRAL_FAILED
+        }
+    }
+}
+
+/// `corral man [COMMAND]`: the page generated from the same definitions as the parser.
+fn man(command: Option<&str>) -> u8 {
+    let cli = Cli::command();
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(sub) => sub.clone().name(&*Box::leak(format!("corral-{name}").into_boxed_str())),
+            None => {
+                out::stderr_line(&format!("corral: no command {name:?}; try 'corral --help'"));
+                return EXIT_CORRAL_FAILED;
+            }
+        },
+    };
+    let mut buf = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(page).render(&mut buf) {
+        out::stderr_line(&format!("corral: cannot render the man page: {e}"));
+        return EXIT_CORRAL_FAILED;
+    }
+    write_stdout(&String::from_utf8_lossy(&buf))
 }
 
 fn run(args: RunArgs) -> u8 {
@@ -218,15 +365,15 @@ fn run(args: RunArgs) -> u8 {
                 if args.stats {
                     let stats = out.stats.unwrap_or_default();
                     let opt = |v: Option<String>| v.unwrap_or_else(|| "unavailable".into());
-                    eprintln!(
+                    out::stderr_line(&format!(
                         "corral: wall {:.3}s, cpu {}, peak memory {}",
                         out.duration.as_secs_f64(),
                         opt(stats.cpu_time.map(|c| format!("{:.3}s", c.as_secs_f64()))),
                         opt(stats.memory_peak.map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))),
-                    );
+                    ));
                 }
                 if args.json {
-                    eprintln!("{}", summary(&out));
+                    out::stderr_line(&summary(&out).to_string());
                 }
                 exit_code(out.outcome, received.load(Ordering::SeqCst))
             }
@@ -255,7 +402,10 @@ fn supervise(args: SuperviseArgs) -> u8 {
         }
         match sup.run().await {
             Ok(report) => {
-                eprintln!("corral: supervisor stopped ({:?}) after {} restarts", report.reason, report.restarts);
+                out::stderr_line(&format!(
+                    "corral: supervisor stopped ({:?}) after {} restarts",
+                    report.reason, report.restarts
+                ));
                 match report.last {
                     Some(out) => exit_code(out.outcome, received.load(Ordering::SeqCst)),
                     None => 128 + received.load(Ordering::SeqCst) as u8,
@@ -276,15 +426,18 @@ where
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("corral: cannot start a runtime: {e}");
+            out::stderr_line(&format!("corral: cannot start a runtime: {e}"));
             return EXIT_CORRAL_FAILED;
         }
     };
     rt.block_on(async move {
+        // A caller that ignores SIGCHLD would have our children reaped by the kernel
+        // before we can wait for them: a handler of our own undoes that.
+        let _chld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child());
         let token = CancellationToken::new();
         let received = Arc::new(AtomicI32::new(0));
         if let Err(e) = forward_signals(token.clone(), received.clone()) {
-            eprintln!("corral: cannot install signal handlers: {e}");
+            out::stderr_line(&format!("corral: cannot install signal handlers: {e}"));
             return EXIT_CORRAL_FAILED;
         }
         body(token, received).await
@@ -293,7 +446,7 @@ where
 
 /// corral's own failures as exit codes: 127 not found, 126 not executable, else 125.
 fn exit_for_error(e: &corral::Error) -> u8 {
-    eprintln!("corral: {e}");
+    out::stderr_line(&format!("corral: {e}"));
     match e.kind() {
         ErrorKind::NotFound => EXIT_NOT_FOUND,
         ErrorKind::PermissionDenied => EXIT_NOT_EXECUTABLE,
@@ -377,33 +530,39 @@ fn doctor(as_json: bool) -> u8 {
                 Err(why) => json!({"enforced": false, "why": why}),
             })).collect::<serde_json::Map<_, _>>(),
         });
-        println!("{v}");
-        return 0;
+        return write_stdout(&format!("{v}\n"));
+    }
+    let mut o = String::new();
+    macro_rules! p {
+        ($($t:tt)*) => {{
+            use std::fmt::Write as _;
+            let _ = writeln!(o, $($t)*);
+        }};
     }
     let yes = |b: bool| if b { "yes" } else { "no" };
     let path = |p: &Option<std::path::PathBuf>| p.as_ref().map_or("none".to_string(), |p| p.display().to_string());
-    println!("mechanism:             {}", r.mechanism);
+    p!("mechanism:             {}", r.mechanism);
     match &r.fallback_reason {
-        Some(why) => println!("why:                   {why}"),
-        None => println!("why:                   a cgroup v2 directory can be created and written"),
+        Some(why) => p!("why:                   {why}"),
+        None => p!("why:                   a cgroup v2 directory can be created and written"),
     }
-    println!("kernel:                {}", r.kernel);
-    println!("cgroup2 mount:         {}", path(&r.cgroup2_mount));
-    println!("own cgroup:            {}", r.own_cgroup.as_deref().unwrap_or("none"));
-    println!("group directories in:  {}", path(&r.cgroup_base));
-    println!("cgroup writable:       {}", yes(r.cgroup_writable));
-    println!("cgroup.kill:           {}", yes(r.cgroup_kill));
-    println!("cgroup.freeze:         {}", yes(r.cgroup_freeze));
-    println!(
+    p!("kernel:                {}", r.kernel);
+    p!("cgroup2 mount:         {}", path(&r.cgroup2_mount));
+    p!("own cgroup:            {}", r.own_cgroup.as_deref().unwrap_or("none"));
+    p!("group directories in:  {}", path(&r.cgroup_base));
+    p!("cgroup writable:       {}", yes(r.cgroup_writable));
+    p!("cgroup.kill:           {}", yes(r.cgroup_kill));
+    p!("cgroup.freeze:         {}", yes(r.cgroup_freeze));
+    p!(
         "clone3 INTO_CGROUP:    {}",
         r.clone3_into_cgroup.map_or("not tried (no cgroup)", |b| if b { "yes" } else { "no" })
     );
-    println!("pidfd:                 {}", yes(r.pidfd));
-    println!("spawn path:            {}", r.spawn_path);
+    p!("pidfd:                 {}", yes(r.pidfd));
+    p!("spawn path:            {}", r.spawn_path);
     if let Some(why) = &r.spawn_path_reason {
-        println!("  because:             {why}");
+        p!("  because:             {why}");
     }
-    println!(
+    p!(
         "owner SIGKILLed:       {}",
         match r.parent_death_scope {
             corral::group::ParentDeathScope::WholeTree => "the warden kills the whole tree (cgroup)".to_string(),
@@ -415,9 +574,19 @@ fn doctor(as_json: bool) -> u8 {
     );
     for (limit, how) in &r.limits {
         match how {
-            Ok(how) => println!("limit {limit:14} enforced by the {how}"),
-            Err(why) => println!("limit {limit:14} cannot be enforced: {why}"),
+            Ok(how) => p!("limit {limit:14} enforced by the {how}"),
+            Err(why) => p!("limit {limit:14} cannot be enforced: {why}"),
         }
     }
-    0
+    write_stdout(&o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -81,9 +81,15 @@ fn the_exit_code_mirrors_the_child() {
 }
 
 #[test]
-fn bad_usage_is_exit_2_with_a_clear_message() {
+fn bad_usage_is_exit_125_with_a_clear_message() {
     for args in [
-        &["run", "--timeout", "5x", "--", "true"][..],
+        &["run", "--bogus", "true"][..],
+        &["run", "-x", "--", "true"],
+        &["supervise", "--bogus", "true"],
+        &["doctor", "--bogus"],
+        &["bogus"],
+        &[],
+        &["run", "--timeout", "5x", "--", "true"],
         &["run", "--grace", "soon", "--", "true"],
         &["run", "--cancel-signal", "SIGBOGUS", "--", "true"],
         &["run", "--cancel-signal", "SIGSTOP", "--", "true"],
@@ -91,9 +97,13 @@ fn bad_usage_is_exit_2_with_a_clear_message() {
         &["run"],
     ] {
         let out = corral().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+    // An option-like program after `--` is the program, not an option of ours.
+    assert_eq!(code(&["run", "--", "--bogus"]), 127);
+    // The program's own options are its own.
+    assert_eq!(code(&["run", "sh", "-c", "exit 5", "--bogus"]), 5);
     let out = corral().args(["run", "--timeout", "5x", "--", "true"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"));
 }
@@ -218,7 +228,7 @@ fn limits_and_stats_from_the_command_line() {
         args.extend_from_slice(bad);
         args.extend_from_slice(&["--", "true"]);
         let out = corral().args(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad:?} is a usage error");
+        assert_eq!(out.status.code(), Some(125), "{bad:?} is a usage error");
     }
 }
 
@@ -250,7 +260,7 @@ fn supervise_restarts_until_the_budget_and_mirrors_the_last_exit() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PolicySatisfied"));
     let out = corral().args(["supervise", "--restart", "sometimes", "--", "true"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(125));
 }
 
 #[test]
@@ -295,4 +305,89 @@ fn doctor_reports_this_host() {
     let forced: serde_json::Value = serde_json::from_slice(&forced.stdout).unwrap();
     assert_eq!(forced["spawn_path"], "portable");
     assert!(forced["spawn_path_reason"].as_str().unwrap().contains("CORRAL_SPAWN_PATH"));
+}
+
+/// `sh -c "corral ARGS REDIRECTS"`: the exit status and stderr.
+fn through_sh(args: &str) -> (Option<i32>, String) {
+    let out =
+        Command::new("sh").args(["-c", &format!("\"$0\" {args}"), env!("CARGO_BIN_EXE_corral")]).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn closed_or_full_output_never_panics() {
+    for redirect in [">&-", "2>&-", ">&- 2>&-", ">/dev/full", "2>/dev/full", ">/dev/full 2>/dev/full"] {
+        for (args, want) in [
+            ("run --json -- sh -c 'echo out; echo err >&2; exit 3'", 3),
+            ("run --stats -v --timeout 100ms -- sleep 10", 124),
+            ("run -- corral-no-such-program", 127),
+            ("run --bogus", 125),
+            ("supervise --restart never -- true", 0),
+        ] {
+            let (code, stderr) = through_sh(&format!("{args} {redirect}"));
+            assert_eq!(code, Some(want), "corral {args} {redirect}: {stderr}");
+        }
+    }
+    // Output that is corral's own: a write error is reported through the exit status.
+    for args in ["--help", "run --help", "--version", "doctor", "doctor --json", "completions bash", "man"] {
+        assert_eq!(through_sh(&format!("{args} >/dev/full")).0, Some(125), "corral {args} >/dev/full");
+        assert_eq!(through_sh(&format!("{args} >/dev/null")).0, Some(0), "corral {args}");
+    }
+}
+
+#[test]
+fn log_lines_only_when_asked_and_plain_off_a_terminal() {
+    let run = |env: Option<&str>, verbose: bool| {
+        let mut c = corral();
+        c.env_remove("CORRAL_LOG").arg("run");
+        if verbose {
+            c.arg("-v");
+        }
+        if let Some(level) = env {
+            c.env("CORRAL_LOG", level);
+        }
+        let out = c.args(["--timeout", "100ms", "--", "sleep", "10"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(124));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert_eq!(run(None, false), "", "a timeout is not a warning: nothing on stderr");
+    for stderr in [run(None, true), run(Some("debug"), false)] {
+        assert!(!stderr.is_empty(), "-v and CORRAL_LOG show log lines");
+        assert!(!stderr.contains('\x1b'), "plain text off a terminal: {stderr:?}");
+    }
+    // --json keeps its one line, and nothing else, without -v.
+    let out = corral()
+        .env_remove("CORRAL_LOG")
+        .args(["run", "--json", "--timeout", "100ms", "--", "sleep", "10"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stderr).unwrap();
+    assert_eq!(v["outcome"], "timed_out");
+}
+
+#[test]
+fn completions_and_man_page_from_the_same_definitions() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = corral().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for word in ["timeout", "kill-after", "preserve-status", "doctor"] {
+            assert!(text.contains(word), "{shell} completion knows {word}");
+        }
+    }
+    assert_eq!(code(&["completions", "tcsh"]), 125);
+    let page = |args: &[&str]| {
+        let out = corral().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let main = page(&["man"]);
+    assert!(main.contains(".TH corral 1"), "{main}");
+    assert!(main.contains("timeout"));
+    let timeout = page(&["man", "timeout"]);
+    assert!(timeout.contains(".TH corral\\-timeout 1") || timeout.contains(".TH corral-timeout 1"), "{timeout}");
+    assert!(timeout.contains("kill\\-after") && timeout.contains("preserve\\-status"), "{timeout}");
+    assert_eq!(code(&["man", "nosuch"]), 125);
 }

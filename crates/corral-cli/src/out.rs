@@ -1,0 +1,55 @@
+//! Writing to our standard streams without ever panicking. (A standard stream the caller
+//! closed is already `/dev/null` when `main` starts: Rust's runtime reopens it there, so
+//! no file of ours can take its place and be handed to the command.)
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use rustix::io::Errno;
+
+/// Writes all of `buf` to `fd` with raw `write(2)` calls: unlike `std::io::stdout()`,
+/// a closed descriptor (EBADF) is an error here, as it is for GNU's tools.
+fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match rustix::io::write(fd, buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Writes `text` to standard output; the error is the caller's to report.
+pub fn stdout(text: &str) -> io::Result<()> {
+    write_all(rustix::stdio::stdout(), text.as_bytes())
+}
+
+/// Writes one line to standard error. A closed or full stderr is not a failure of
+/// ours: the line is dropped.
+pub fn stderr_line(line: &str) {
+    let mut s = String::with_capacity(line.len() + 1);
+    s.push_str(line);
+    s.push('\n');
+    let _ = write_all(rustix::stdio::stderr(), s.as_bytes());
+}
+
+/// A `Write` for the tracing subscriber: stderr, errors dropped.
+pub struct Stderr;
+
+impl io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = write_all(rustix::stdio::stderr(), buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether standard error is a terminal (log lines are coloured only then).
+pub fn stderr_is_terminal() -> bool {
+    rustix::termios::isatty(rustix::stdio::stderr())
+}
