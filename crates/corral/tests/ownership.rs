@@ -135,6 +135,12 @@ fn owner() {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    if mode == "sigpipe" {
+        // What a child of ours sees of SIGPIPE: its mask of ignored signals.
+        let out = rt.block_on(Command::new("sh").args(["-c", "grep SigIgn /proc/self/status"]).run()).unwrap();
+        println!("RESULT {}", out.trim_start_matches("SigIgn:").trim());
+        return;
+    }
     rt.block_on(async {
         let g = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
         let mut report: Vec<String> = Vec::new();
@@ -411,4 +417,29 @@ fn a_killed_nested_corral_leaves_no_process_and_no_directory() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(!inner_dir.exists() && !outer_dir.exists(), "left behind: {inner_dir:?} {outer_dir:?}");
+}
+
+/// A child sees SIGPIPE as the owner's caller left it, not as Rust's runtime set it
+/// in the owner: ignored when the owner was started with it ignored, else at its
+/// default.
+#[test]
+fn children_inherit_the_callers_sigpipe_not_rusts() {
+    let _one = serial();
+    let sigpipe_bit = 1u64 << (libc::SIGPIPE - 1);
+    for ignored in [false, true] {
+        let trap = if ignored { "trap '' PIPE; " } else { "" };
+        let mut owner = std::process::Command::new("sh")
+            .args(["-c", &format!("{trap}exec \"$0\" owner --exact --ignored --nocapture --test-threads=1")])
+            .arg(std::env::current_exe().unwrap())
+            .env("CORRAL_TEST_MODE", "sigpipe")
+            .stdout(StdStdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(owner.stdout.as_mut().unwrap(), &mut out).unwrap();
+        assert!(owner.wait().unwrap().success());
+        let mask = out.split("RESULT").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
+        let mask = u64::from_str_radix(mask, 16).unwrap();
+        assert_eq!(mask & sigpipe_bit != 0, ignored, "caller ignored SIGPIPE: {ignored}; the child's SigIgn: {mask:x}");
+    }
 }

@@ -106,6 +106,8 @@ pub(crate) struct Request<'a> {
     pub stdio: [ChildFd<'a>; 3],
     /// `PR_SET_PDEATHSIG` with this signal (0: none).
     pub parent_death_signal: c_int,
+    /// Leave SIGPIPE ignored (the owner was started so) rather than reset it.
+    pub keep_sigpipe_ignored: bool,
 }
 
 impl<'a> Request<'a> {
@@ -123,6 +125,7 @@ impl<'a> Request<'a> {
             new_session_tty: false,
             stdio: [ChildFd::Inherit; 3],
             parent_death_signal: 0,
+            keep_sigpipe_ignored: false,
         }
     }
 }
@@ -152,6 +155,7 @@ struct Plan {
     parent_death_signal: c_int,
     /// Our pid, to tell whether we died before `PR_SET_PDEATHSIG` took hold.
     parent_pid: c_int,
+    keep_sigpipe_ignored: bool,
     failed_step: AtomicU32,
     errno: AtomicI32,
 }
@@ -232,6 +236,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         new_process_group: req.new_process_group,
         new_session_tty: req.new_session_tty,
         parent_death_signal: req.parent_death_signal,
+        keep_sigpipe_ignored: req.keep_sigpipe_ignored,
         // SAFETY: getpid has no preconditions and cannot fail.
         parent_pid: unsafe { libc::getpid() },
         failed_step: AtomicU32::new(0),
@@ -424,8 +429,9 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
     // names; nothing allocates, locks or unwinds.
     unsafe {
         // 1. Every handler back to the default (they are our parent's code); SIGPIPE
-        // too, which Rust programs ignore, as std's Command does. Ignored signals stay
-        // ignored. Signals are still blocked, so nothing is delivered meanwhile.
+        // too, which Rust programs ignore, as std's Command does, unless the owner was
+        // started with it ignored. Ignored signals stay ignored. Signals are still
+        // blocked, so nothing is delivered meanwhile.
         let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
         for sig in 1..=64 {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
@@ -435,7 +441,8 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
             if libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8) != 0 {
                 continue;
             }
-            if old.handler != libc::SIG_DFL && (old.handler != libc::SIG_IGN || sig == libc::SIGPIPE) {
+            let reset_ignored = sig == libc::SIGPIPE && !plan.keep_sigpipe_ignored;
+            if old.handler != libc::SIG_DFL && (old.handler != libc::SIG_IGN || reset_ignored) {
                 libc::syscall(libc::SYS_rt_sigaction, sig, &dfl, std::ptr::null_mut::<KernelSigaction>(), 8);
             }
         }

@@ -6,6 +6,7 @@ pub(crate) mod child;
 pub(crate) mod pgroup;
 pub(crate) mod pty;
 pub(crate) mod spawn;
+pub(crate) mod startup;
 
 use std::io;
 

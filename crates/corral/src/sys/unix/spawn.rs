@@ -173,6 +173,7 @@ mod fast {
             new_session_tty: pty,
             stdio,
             parent_death_signal: req.parent_death_signal.map_or(0, |s| s.as_raw()),
+            keep_sigpipe_ignored: crate::sys::unix::startup::sigpipe_was_ignored(),
         };
         let child = match clone3::spawn(&request) {
             Ok(child) => child,
@@ -262,6 +263,16 @@ fn portable(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, 
                 rustix::process::setsid().map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
                 rustix::process::ioctl_tiocsctty(rustix::stdio::stdout())
                     .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+            });
+        }
+    }
+    if super::startup::sigpipe_was_ignored() {
+        // SAFETY: runs in the child between fork and exec, after std has reset SIGPIPE
+        // to its default: signal(2) is async-signal-safe and allocates nothing.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                Ok(())
             });
         }
     }
