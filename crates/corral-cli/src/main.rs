@@ -220,6 +220,10 @@ fn parse_cancel_signal(s: &str) -> Result<Signal, String> {
 
 fn main() -> ExitCode {
     let ignored = ignored_signals();
+    // A caller that blocked signals must not keep them from our handlers (threads
+    // started later inherit this mask, so it comes before any runtime).
+    let _ = corral::owner::unblock_signals(timeout::FORWARDED);
+    let _ = corral::owner::unblock_signals(&[Signal::Chld]);
     let args: Vec<OsString> = std::env::args_os().collect();
     let code = dispatch(args, ignored);
     corral::group::flush_teardowns(Duration::from_secs(5));
@@ -228,14 +232,21 @@ fn main() -> ExitCode {
 
 /// The signals the caller left ignored (bit N-1 for signal N), read before we install
 /// any handler. Rust's runtime has set SIGPIPE to ignored before `main`, so that bit
-/// says nothing about the caller; every other one is the caller's.
+/// comes from what the library recorded before it did; every other one is the
+/// caller's as it stands.
 fn ignored_signals() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    let pipe = 1u64 << (Signal::Pipe.as_raw() - 1);
+    let mask = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| l.strip_prefix("SigIgn:")).and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
         })
-        .unwrap_or(0)
+        .unwrap_or(0);
+    if corral::owner::sigpipe_ignored_at_start() {
+        mask | pipe
+    } else {
+        mask & !pipe
+    }
 }
 
 fn dispatch(args: Vec<OsString>, ignored: u64) -> u8 {

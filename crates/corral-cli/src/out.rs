@@ -1,6 +1,8 @@
-//! Writing to our standard streams without ever panicking. (A standard stream the caller
-//! closed is already `/dev/null` when `main` starts: Rust's runtime reopens it there, so
-//! no file of ours can take its place and be handed to the command.)
+//! Writing to our standard streams without ever panicking. A standard stream the caller
+//! closed is already `/dev/null` when `main` starts (Rust's runtime reopens it there, so
+//! no file of ours can take its place and be handed to the command); the library
+//! recorded which were closed, so writing to one fails with EBADF, as it would for a
+//! tool not written in Rust, and the command inherits it closed.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -23,12 +25,18 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
 
 /// Writes `text` to standard output; the error is the caller's to report.
 pub fn stdout(text: &str) -> io::Result<()> {
+    if corral::owner::stdio_closed_at_start()[1] {
+        return Err(Errno::BADF.into());
+    }
     write_all(rustix::stdio::stdout(), text.as_bytes())
 }
 
 /// Writes one line to standard error. A closed or full stderr is not a failure of
 /// ours: the line is dropped.
 pub fn stderr_line(line: &str) {
+    if corral::owner::stdio_closed_at_start()[2] {
+        return;
+    }
     let mut s = String::with_capacity(line.len() + 1);
     s.push_str(line);
     s.push('\n');

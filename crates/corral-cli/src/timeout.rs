@@ -27,7 +27,7 @@ pub const OWNER_DEATH_GRACE: Duration = Duration::from_secs(2);
 /// The catchable signals whose default action ends a process, other than the
 /// synchronous faults (ILL, TRAP, ABRT, BUS, FPE, SEGV, SYS): received by corral, each is
 /// passed on to the tree as itself; SIGALRM means "time is up".
-const FORWARDED: &[Signal] = &[
+pub const FORWARDED: &[Signal] = &[
     Signal::Hup,
     Signal::Int,
     Signal::Quit,
@@ -464,9 +464,8 @@ async fn run(o: Opts, ignored: u64) -> u8 {
     let (tx, mut received) = tokio::sync::mpsc::unbounded_channel();
     for &sig in FORWARDED {
         // A signal the caller ignores stays ignored, here and in the command (corral's
-        // spawn keeps ignored dispositions). SIGPIPE always reads as ignored (Rust's
-        // runtime ignores it before main), so it is always caught.
-        if sig != Signal::Pipe && ignored & (1u64 << (sig.as_raw() - 1)) != 0 {
+        // spawn keeps ignored dispositions, SIGPIPE's as the caller left it).
+        if ignored & (1u64 << (sig.as_raw() - 1)) != 0 {
             continue;
         }
         let mut stream = match signal(SignalKind::from_raw(sig.as_raw())) {
@@ -579,6 +578,16 @@ async fn run(o: Opts, ignored: u64) -> u8 {
             }
             if timed_out && signal == libc::SIGKILL {
                 preserve = true;
+            }
+            // GNU: a command that died of a signal, not ours, takes timeout down the same
+            // way (with core dumps off first, so that corral itself dumps nothing).
+            if !timed_out {
+                if let Some(sig) = Signal::from_raw(signal) {
+                    let none = rustix::process::Rlimit { current: Some(0), maximum: Some(0) };
+                    if rustix::process::setrlimit(rustix::process::Resource::Core, none).is_ok() {
+                        corral::owner::exit_by_signal(sig);
+                    }
+                }
             }
             (128 + signal) as u8
         }

@@ -22,6 +22,7 @@ fn timeout_link() -> (tempfile::TempDir, PathBuf) {
     (dir, link)
 }
 
+#[derive(Debug)]
 struct Ran {
     code: Option<i32>,
     signal: Option<i32>,
@@ -71,7 +72,10 @@ fn each_exit_status() {
     assert_eq!(code(&["5", "/etc/passwd"]), 126);
     assert_eq!(code(&["5"]), 125);
     assert_eq!(code(&["--bogus", "5", "true"]), 125);
-    assert_eq!(code(&["5", "sh", "-c", "kill -USR1 $$"]), 128 + 10, "killed by a signal: 128+N");
+    // Killed by a signal of its own: corral dies of it too, as GNU timeout does (the
+    // shell then reports 128+N); see a_signal_death_is_passed_on_like_gnu.
+    let r = ran(corral_timeout().args(["5", "sh", "-c", "kill -USR1 $$"]));
+    assert_eq!((r.code, r.signal), (None, Some(10)), "killed by a signal: the same death");
 }
 
 #[test]
@@ -287,7 +291,9 @@ fn a_forwarded_signal_starts_the_kill_after_clock() {
     let mut line = String::new();
     BufReader::new(corral.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     kill("TERM", corral.id());
-    assert_eq!(corral.wait().unwrap().code(), Some(137));
+    // Not a timeout: the command's SIGKILL is corral's death too (GNU: "Killed", 137 to
+    // a shell).
+    assert_eq!(corral.wait().unwrap().signal(), Some(9));
 }
 
 /// Runs `perl -e SETUP; exec ARGV` around corral: the caller's dispositions and mask.
@@ -362,7 +368,7 @@ fn a_closed_output_pipe_ends_the_command_and_not_corral_first() {
     corral.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
     drop(corral.stdout.take());
     let status = corral.wait().unwrap();
-    assert_eq!(status.code(), Some(128 + 13), "corral outlives the command and reports its SIGPIPE");
+    assert_eq!(status.signal(), Some(13), "corral outlives the command, then dies of its SIGPIPE as GNU's does");
     let mut stderr = String::new();
     corral.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(stderr, "", "nothing on stderr without -v");
@@ -463,12 +469,93 @@ fn a_sigkilled_nested_corral_leaves_no_process_and_no_directory() {
     assert!(wait_gone(sh, Duration::from_secs(10)), "the command {sh} survived");
     assert!(wait_gone(grandchild, Duration::from_secs(10)), "the grandchild {grandchild} survived");
     let status = outer.wait().unwrap();
-    assert_eq!(status.code(), Some(137), "the outer corral reports its command's SIGKILL");
+    assert_eq!(status.signal(), Some(9), "the outer corral dies of its command's SIGKILL, as GNU's does");
     // The inner corral's cgroup directory (when it made one) is gone too.
     let v2 =
         ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].into_iter().find(|r| Path::new(r).join("cgroup.procs").exists());
     if let (Some(root), false) = (v2, cgroup == "/") {
         let path = format!("{root}{cgroup}");
         assert!(!Path::new(&path).exists(), "{path} outlived the SIGKILLed corral");
+    }
+}
+
+/// A caller that blocked a signal does not keep it from corral: it is still passed
+/// on to the tree. (Without unblocking it, corral would never see it and the run
+/// would end by its 60 s timeout.)
+#[test]
+fn a_signal_the_caller_blocked_is_still_forwarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let marks = dir.path().join("marks");
+    let mut corral = Command::new("perl")
+        .args(["-MPOSIX", "-e", "sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM)); exec @ARGV or die"])
+        .arg(env!("CARGO_BIN_EXE_corral"))
+        .args(["timeout", "60", "sh", "-c", TRAPS, "parent", "TERM"])
+        .arg(&marks)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(corral.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    kill("TERM", corral.id());
+    assert_eq!(corral.wait().unwrap().code(), Some(0));
+    let mut got: Vec<String> = std::fs::read_to_string(&marks).unwrap().lines().map(String::from).collect();
+    got.sort();
+    assert_eq!(got, ["child", "parent"]);
+}
+
+/// SIGPIPE as the caller left it, ignored or not, is what the command gets, though
+/// Rust's runtime ignores it in corral before `main`.
+#[test]
+fn the_callers_sigpipe_is_inherited_by_the_command() {
+    let probe = ["5", "sh", "-c", "grep SigIgn /proc/self/status"];
+    let pipe_bit = 1u64 << (13 - 1);
+    for (setup, ignored) in [("$SIG{PIPE} = 'IGNORE'", true), ("$SIG{PIPE} = 'DEFAULT'", false)] {
+        let r = under_perl(setup, &probe);
+        let mask = r.stdout.lines().find_map(|l| l.strip_prefix("SigIgn:")).unwrap().trim().to_string();
+        let mask = u64::from_str_radix(&mask, 16).unwrap();
+        assert_eq!(mask & pipe_bit != 0, ignored, "{setup}: the command's SigIgn {mask:x}");
+    }
+}
+
+/// A stream the caller closed is closed for corral too (writing `--help` to it fails,
+/// 125) and for the command, exactly as with GNU timeout.
+#[test]
+fn a_closed_stream_stays_closed_like_gnu() {
+    for args in ["--help", "5 sh -c 'echo x 2>/dev/null || exit 9'", "5 sh -c 'echo y >&2 2>/dev/null || exit 8'"] {
+        for redirect in [">&-", "2>&-"] {
+            let gnu = ran(Command::new("sh").args(["-c", &format!("/usr/bin/timeout {args} {redirect}")]));
+            let corral = ran(Command::new("sh").args([
+                "-c",
+                &format!("\"$0\" timeout {args} {redirect}"),
+                env!("CARGO_BIN_EXE_corral"),
+            ]));
+            assert_eq!(corral.code, gnu.code, "timeout {args} {redirect}: GNU {gnu:?}, corral {corral:?}");
+        }
+    }
+}
+
+/// A command that died of a signal of its own takes corral down the same way, as GNU
+/// timeout does, whatever its process group and with --foreground too.
+#[test]
+fn a_signal_death_is_passed_on_like_gnu() {
+    for (leader, foreground) in [(true, false), (false, false), (true, true), (false, true)] {
+        let run = |bin: &str, pre: &[&str]| {
+            let mut c = Command::new(bin);
+            c.args(pre);
+            if foreground {
+                c.arg("--foreground");
+            }
+            c.args(["5", "sh", "-c", "kill -USR1 $$"]);
+            if leader {
+                c.process_group(0);
+            }
+            ran(&mut c)
+        };
+        let gnu = run("/usr/bin/timeout", &[]);
+        let corral = run(env!("CARGO_BIN_EXE_corral"), &["timeout"]);
+        let case = format!("leader {leader}, foreground {foreground}: GNU {gnu:?}");
+        assert_eq!((corral.code, corral.signal), (gnu.code, gnu.signal), "{case}");
+        assert_eq!(corral.signal, Some(10), "{case}: corral died of the command's SIGUSR1");
     }
 }

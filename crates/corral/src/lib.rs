@@ -11,8 +11,8 @@
 //! [`exit_code`](Command::exit_code), [`test`](Command::test)), [`Group`],
 //! [`RunningProcess`] and [`Error`]. The rest lives in named modules:
 //! [`pipeline`], [`io`] (lines, tees, PTYs), [`group`] (stats, owner-death scope),
-//! [`process`], [`retry`], [`readiness`], [`supervise`], [`registry`], [`host`] and
-//! [`blocking`].
+//! [`process`], [`retry`], [`readiness`], [`supervise`], [`registry`], [`host`],
+//! [`owner`] and [`blocking`].
 //!
 //! Run a program and capture everything; a non-zero exit is data, not an error:
 //! ```
@@ -88,6 +88,7 @@ pub mod io;
 mod limits;
 mod mechanism;
 mod outcome;
+pub mod owner;
 pub mod pipeline;
 pub mod process;
 mod pty_size;

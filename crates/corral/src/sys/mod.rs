@@ -85,6 +85,51 @@ pub(crate) fn read_available(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize>
     }
 }
 
+/// Which of stdin, stdout and stderr the owner was started with closed (std has put
+/// `/dev/null` there since).
+pub(crate) fn stdio_closed_at_start() -> [bool; 3] {
+    unix::startup::stdio_closed()
+}
+
+/// Whether the owner was started with SIGPIPE ignored (std ignores it since).
+pub(crate) fn sigpipe_ignored_at_start() -> bool {
+    unix::startup::sigpipe_was_ignored()
+}
+
+/// Unblocks `signals` in the calling thread; threads it starts later inherit its mask.
+pub(crate) fn unblock_signals(signals: &[Signal]) -> io::Result<()> {
+    // SAFETY: the set is initialised by sigemptyset before use and only holds valid
+    // signal numbers; pthread_sigmask changes the calling thread's mask alone.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, s.as_raw());
+        }
+        match libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) {
+            0 => Ok(()),
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// Ends this process the way `sig` ends one by default: its disposition reset,
+/// unblocked, raised. Should it not end the process (SIGCHLD, say), exits with
+/// 128 + its number, as a shell reports a process killed by it.
+pub(crate) fn exit_by_signal(sig: Signal) -> ! {
+    // SAFETY: signal(2) with SIG_DFL on a valid signal number, then raise(3) on our own
+    // process; neither touches memory of ours.
+    unsafe {
+        libc::signal(sig.as_raw(), libc::SIG_DFL);
+    }
+    let _ = unblock_signals(&[sig]);
+    // SAFETY: as above.
+    unsafe {
+        libc::raise(sig.as_raw());
+    }
+    std::process::exit(128 + sig.as_raw())
+}
+
 /// Sends `sig` to a process group: `Ok(false)` when no live process is in it (no such
 /// group, or, where `/proc` tells, only zombies: a leader kept unreaped so that its
 /// id stays reserved).

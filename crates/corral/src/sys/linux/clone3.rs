@@ -85,6 +85,8 @@ pub(crate) enum ChildFd<'a> {
     Inherit,
     /// Gets this descriptor (ours stays close-on-exec; the child's copy does not).
     Fd(BorrowedFd<'a>),
+    /// Has it closed (the owner was started with it closed).
+    Close,
 }
 
 /// Everything the fast path needs, resolved before the clone.
@@ -145,7 +147,7 @@ struct Plan {
     envp: *const *const c_char,
     /// Null for "stay where we are".
     cwd: *const c_char,
-    /// -1: inherit.
+    /// -1: inherit; -2: close.
     stdio: [c_int; 3],
     join: *const c_int,
     join_len: usize,
@@ -211,6 +213,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
     let join: Vec<c_int> = req.join.iter().map(|fd| fd.as_raw_fd()).collect();
     let stdio = req.stdio.map(|s| match s {
         ChildFd::Inherit => -1,
+        ChildFd::Close => -2,
         ChildFd::Fd(fd) => fd.as_raw_fd(),
     });
     // A descriptor the child puts on 0-2 must not itself be 0-2, or putting one in
@@ -456,6 +459,9 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
         for (target, &fd) in plan.stdio.iter().enumerate() {
             if fd >= 0 && libc::dup2(fd, target as c_int) < 0 {
                 return (Step::Stdio, errno());
+            }
+            if fd == -2 {
+                libc::close(target as c_int);
             }
         }
         // 4. Session or process group.

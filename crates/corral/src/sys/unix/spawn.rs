@@ -132,9 +132,12 @@ mod fast {
                 _ => None,
             }
         };
+        let closed = crate::sys::unix::startup::stdio_closed();
         let mut stdio = [ChildFd::Inherit; 3];
-        for (slot, s) in stdio.iter_mut().zip(&streams) {
+        for ((slot, s), closed) in stdio.iter_mut().zip(&streams).zip(closed) {
             *slot = match &s.child {
+                // A stream the owner was started without: the child has it closed too.
+                None if closed => ChildFd::Close,
                 None => ChildFd::Inherit,
                 Some(ChildEnd::Own(fd)) => ChildFd::Fd(fd.as_fd()),
                 Some(ChildEnd::DevNull(fd)) => ChildFd::Fd(fd.as_fd()),
@@ -249,9 +252,31 @@ fn portable(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, 
             },
         })
     };
+    // A stream the owner was started without (std put /dev/null there): the child has
+    // it closed too, as it would without corral.
+    let closed = super::startup::stdio_closed();
+    let close: Vec<i32> = [&req.stdin, &req.stdout, &req.stderr]
+        .iter()
+        .zip(closed)
+        .enumerate()
+        .filter(|(_, (io, closed))| *closed && matches!(io, ChildIo::Inherit))
+        .map(|(fd, _)| fd as i32)
+        .collect();
     c.stdin(to_std(req.stdin)?);
     c.stdout(to_std(req.stdout)?);
     c.stderr(to_std(req.stderr)?);
+    if !close.is_empty() {
+        // SAFETY: runs in the child between fork and exec: close(2) is async-signal-safe;
+        // the Vec was built before the fork and is only read.
+        unsafe {
+            c.pre_exec(move || {
+                for &fd in &close {
+                    libc::close(fd);
+                }
+                Ok(())
+            });
+        }
+    }
     drop(slave);
     if pty {
         // SAFETY: runs in the child between fork and exec, after std has put the slave

@@ -4,10 +4,19 @@
 //! own caller had chosen to ignore it. A constructor that runs before std's start-up
 //! (an `.init_array` entry on ELF systems, `__mod_init_func` on Apple's) records the
 //! disposition the owner was started with, and the spawn paths give children that.
+//! Likewise std reopens a closed stdin, stdout or stderr on `/dev/null`: the
+//! constructor records which were closed, so that a child that inherits one gets it
+//! closed too, as it would without corral.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static SIGPIPE_IGNORED: AtomicBool = AtomicBool::new(false);
+static CLOSED: [AtomicBool; 3] = [AtomicBool::new(false), AtomicBool::new(false), AtomicBool::new(false)];
+
+/// Which of stdin, stdout and stderr the owner was started with closed.
+pub(crate) fn stdio_closed() -> [bool; 3] {
+    [0, 1, 2].map(|i| CLOSED[i].load(Ordering::Relaxed))
+}
 
 /// Whether the owner was started with SIGPIPE ignored (before std ignored it).
 pub(crate) fn sigpipe_was_ignored() -> bool {
@@ -22,10 +31,15 @@ static CAPTURE: extern "C" fn() = capture;
 extern "C" fn capture() {
     // SAFETY: a zeroed sigaction is a valid value for the kernel to fill in; with a
     // null new action, sigaction only reads the current disposition of SIGPIPE.
+    // fcntl(F_GETFD) only reads a descriptor's flags.
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
         if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0 {
             SIGPIPE_IGNORED.store(old.sa_sigaction == libc::SIG_IGN, Ordering::Relaxed);
+        }
+        for (fd, closed) in CLOSED.iter().enumerate() {
+            // F_GETFD fails with EBADF on a descriptor that is not open.
+            closed.store(libc::fcntl(fd as libc::c_int, libc::F_GETFD) == -1, Ordering::Relaxed);
         }
     }
 }
