@@ -196,6 +196,7 @@ impl Container {
             Container::Cgroup(cg) => unix::spawn::spawn(req, cg.placement()),
             Container::ProcessGroup(pg) => {
                 // A PTY child leads a new session, hence a group of its own too.
+                #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
                 let mut spawned = unix::spawn::spawn(req, unix::spawn::Placement::NewProcessGroup)?;
                 #[cfg(target_os = "linux")]
                 let hold = spawned.child.hold();

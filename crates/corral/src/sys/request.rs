@@ -47,6 +47,7 @@ pub(crate) struct SpawnRequest<'a> {
     pub pty_slave: Option<OwnedFd>,
     /// The signal the child gets when its parent (the thread that started it, or the
     /// whole owner) dies: Linux's `PR_SET_PDEATHSIG`; ignored elsewhere.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub parent_death_signal: Option<Signal>,
 }
 
