@@ -156,7 +156,11 @@ fn owner() {
             b.wait().await.unwrap();
             report.push(b.pid().to_string());
             report.push(out.trim().to_string());
-            // C: a live group; adding it lets go of the groups that are over.
+            // Runs enough for the group's bookkeeping to let go of the groups that are
+            // over (it sweeps as its count doubles), then C: a live group.
+            for _ in 0..64 {
+                g.start(Command::new("true")).unwrap().wait().await.unwrap();
+            }
             report.push(g.start(Command::new("sleep").arg("1000")).unwrap().pid().to_string());
         } else if let Some(marker) = mode.strip_prefix("pdeathsig:") {
             // A command told of the owner's death by SIGTERM, with 2 s before the kill;
@@ -215,10 +219,27 @@ fn owner() {
     });
 }
 
-/// Runs the owner in `mode`; returns it (the caller kills and waits for it) and what
-/// follows its `READY` or `RESULT`.
+/// An owner process, SIGKILLed and waited for when dropped: a test that fails must not
+/// leave it holding the harness's output open.
+struct Owner(std::process::Child);
+
+impl Owner {
+    /// SIGKILLs the owner and waits for it.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the owner in `mode`; returns it and what follows its `READY` or `RESULT`.
 #[allow(clippy::zombie_processes)]
-fn run_owner(mode: &str) -> (std::process::Child, String) {
+fn run_owner(mode: &str) -> (Owner, String) {
     let mut owner = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["owner", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env("CORRAL_TEST_MODE", mode)
@@ -238,7 +259,7 @@ fn run_owner(mode: &str) -> (std::process::Child, String) {
             if let Some(i) = line.find(key) {
                 // Read the rest, so that the owner's harness never writes to a closed pipe.
                 std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-                return (owner, line[i + key.len()..].trim().to_string());
+                return (Owner(owner), line[i + key.len()..].trim().to_string());
             }
         }
     }
@@ -269,8 +290,7 @@ fn the_warden_never_kills_a_reused_group_id() {
     let stranger = stranger_at(exited_leader);
     assert_ne!(stranger.id(), exited_leader, "the kernel handed out an id the owner still needs");
     let strangers = [heir.id(), stranger.id()];
-    owner.kill().unwrap();
-    owner.wait().unwrap();
+    owner.kill();
     assert_all_gone(&[member, live], Duration::from_secs(10), "the warden after the owner's death");
     for pid in strangers {
         assert!(alive(pid), "the warden killed a stranger ({pid})");
@@ -290,8 +310,7 @@ fn five_thousand_runs_then_the_owner_dies() {
     assert_eq!(pids.len(), 2);
     let _reaper = Reaper(pids.clone());
     assert!(pids.iter().all(|&p| alive(p)));
-    owner.kill().unwrap();
-    owner.wait().unwrap();
+    owner.kill();
     assert_all_gone(&pids, Duration::from_secs(10), "after 5000 runs and the owner's death");
 }
 
@@ -306,7 +325,7 @@ fn descriptor_pressure_never_downgrades_silently() {
     let mut seen = Vec::new();
     for headroom in 0..=12 {
         let (mut owner, result) = run_owner(&format!("fds:{headroom}"));
-        owner.wait().unwrap();
+        owner.0.wait().unwrap();
         assert!(!result.starts_with("ok process-group"), "{headroom} spare descriptors: a silent fallback: {result}");
         seen.push(result);
     }
@@ -386,8 +405,7 @@ fn the_owner_s_death_signals_first_and_kills_after_the_grace() {
     let (mut owner, report) = run_owner(&format!("pdeathsig:{}", marker.display()));
     let pids = pids_of(&report);
     let _reaper = Reaper(pids.clone());
-    owner.kill().unwrap();
-    owner.wait().unwrap();
+    owner.kill();
     assert_all_gone(&pids, Duration::from_secs(20), "after the owner's death and its grace");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "got-term\n", "the command was not told first");
 }
@@ -409,8 +427,7 @@ fn a_killed_nested_corral_leaves_no_process_and_no_directory() {
     let _reaper = Reaper(pids.clone());
     assert!(inner_dir.starts_with(&outer_dir), "{inner_dir:?} is not inside {outer_dir:?}");
     assert!(pids.iter().all(|&p| alive(p)));
-    owner.kill().unwrap();
-    owner.wait().unwrap();
+    owner.kill();
     assert_all_gone(&pids, Duration::from_secs(10), "the nested trees");
     let deadline = Instant::now() + Duration::from_secs(10);
     while outer_dir.exists() && Instant::now() < deadline {

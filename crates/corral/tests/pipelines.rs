@@ -156,13 +156,8 @@ async fn verb_and_pipeline_agree_on_a_timeout_and_leave_no_tree() {
 
         let tree = Tree::new(false);
         let pipe = Pipe::new([tree.command(), Command::new("cat")]).mechanism(m).timeout(limit);
-        let (out, mut pids) = tokio::join!(pipe.output(), tree.pids());
-        let _reaper = Reaper(pids.clone());
-        let out = out.unwrap();
-        pids.extend(out.stages.iter().map(|s| s.pid));
-        assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}: the pipeline left a stage or a descendant");
-        assert!(!out.success());
-        let pipe_end = Ending { outcome: out.outcome, mechanism: out.mechanism };
+        let (out, pids) = tokio::join!(pipe.output(), tree.pids());
+        let pipe_end = pipeline_ending(out, pids, m);
 
         assert_eq!(verb_end, Ending { outcome: Outcome::TimedOut, mechanism: m });
         assert_eq!(pipe_end, verb_end, "{m}");
@@ -176,6 +171,17 @@ async fn verb_and_pipeline_agree_on_a_timeout_and_leave_no_tree() {
             .unwrap_err();
         assert_eq!((err.kind(), perr.kind()), (ErrorKind::TimedOut, ErrorKind::TimedOut), "{m}");
     }
+}
+
+/// How a pipeline run ended, once it is checked to have left no stage and no
+/// descendant alive and not to count as a success.
+fn pipeline_ending(out: corral::Result<corral::pipeline::PipeOutput>, mut pids: Vec<u32>, m: Mechanism) -> Ending {
+    let _reaper = Reaper(pids.clone());
+    let out = out.unwrap();
+    pids.extend(out.stages.iter().map(|s| s.pid));
+    assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}: the pipeline left a stage or a descendant");
+    assert!(!out.success());
+    Ending { outcome: out.outcome, mechanism: out.mechanism }
 }
 
 fn tree_less_sleep() -> Command {
@@ -208,13 +214,8 @@ async fn verb_and_pipeline_agree_on_a_cancel_token_and_leave_no_tree() {
             token.cancel();
             pids
         };
-        let (out, mut pids) = tokio::join!(pipe.output(), report);
-        let _reaper = Reaper(pids.clone());
-        let out = out.unwrap();
-        pids.extend(out.stages.iter().map(|s| s.pid));
-        assert_eq!(survivors(&pids), Vec::<u32>::new(), "{m}: the pipeline left a stage or a descendant");
-        assert!(!out.success());
-        let pipe_end = Ending { outcome: out.outcome, mechanism: out.mechanism };
+        let (out, pids) = tokio::join!(pipe.output(), report);
+        let pipe_end = pipeline_ending(out, pids, m);
 
         assert_eq!(verb_end, Ending { outcome: Outcome::Cancelled, mechanism: m });
         assert_eq!(pipe_end, verb_end, "{m}");

@@ -39,8 +39,16 @@ pub(crate) type LeaderHold = Option<std::sync::Arc<super::child::Hold>>;
 #[cfg(not(target_os = "linux"))]
 pub(crate) type LeaderHold = ();
 
+/// Below this many groups, adding one sweeps no more.
+const SWEEP_MIN: usize = 16;
+
 pub(crate) struct ProcessGroups {
     leaders: Mutex<Vec<Leader>>,
+    /// The count at which adding a group first lets go of the groups that are over:
+    /// twice the count left after the last sweep, so a sweep (a status check per
+    /// group) costs O(1) per group added, and the bookkeeping stays within twice the
+    /// live groups.
+    sweep_at: std::sync::atomic::AtomicUsize,
     /// Whether each new group is registered with the owner-death guard, and how long
     /// after the owner's death the guard waits before it kills.
     warden: Option<Duration>,
@@ -48,7 +56,7 @@ pub(crate) struct ProcessGroups {
 
 impl ProcessGroups {
     pub fn new(warden: Option<Duration>) -> Self {
-        ProcessGroups { leaders: Mutex::new(Vec::new()), warden }
+        ProcessGroups { leaders: Mutex::new(Vec::new()), sweep_at: SWEEP_MIN.into(), warden }
     }
 
     fn leaders(&self) -> MutexGuard<'_, Vec<Leader>> {
@@ -57,11 +65,16 @@ impl ProcessGroups {
 
     /// Takes in a new group led by `pgid`. Its registration with the owner-death
     /// guard must succeed (else the caller ends the child: a group the guard does not
-    /// know would survive its owner). Groups that are over are let go of first, so
-    /// the bookkeeping grows with the live groups, never with the runs.
+    /// know would survive its owner). Groups that are over are let go of as the count
+    /// grows (see `sweep_at`), so the bookkeeping follows the live groups, never the
+    /// runs.
     pub fn add(&self, pgid: i32, hold: LeaderHold) -> io::Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut leaders = self.leaders();
-        sweep(&mut leaders);
+        if leaders.len() >= self.sweep_at.load(Relaxed) {
+            sweep(&mut leaders);
+            self.sweep_at.store((2 * leaders.len()).max(SWEEP_MIN), Relaxed);
+        }
         let guard_id = match self.warden {
             Some(grace) => match crate::sys::guard::get() {
                 Ok(g) => Some(g.register_pgid(pgid, grace)?),
