@@ -207,15 +207,17 @@ impl ProcessGroups {
 /// Lets go of the groups that are over: the leader has exited and no live process is
 /// left in the group (a member that is a zombie awaiting its reaper counts as gone).
 fn sweep(leaders: &mut Vec<Leader>) {
-    if !leaders.iter().any(Leader::exited) {
+    // One status check per leader (a syscall each).
+    let exited: Vec<i32> = leaders.iter().filter(|l| l.exited()).map(|l| l.pgid).collect();
+    if exited.is_empty() {
         return;
     }
-    let pgids: Vec<i32> = leaders.iter().filter(|l| l.exited()).map(|l| l.pgid).collect();
-    let Ok(live) = members_by_group(&pgids) else { return };
+    let Ok(live) = members_by_group(&exited) else { return };
     let mut over = Vec::new();
     let mut i = 0;
     while i < leaders.len() {
-        if leaders[i].exited() && !live.contains(&leaders[i].pgid) {
+        let pgid = leaders[i].pgid;
+        if exited.contains(&pgid) && !live.contains(&pgid) {
             over.push(leaders.swap_remove(i));
         } else {
             i += 1;
