@@ -222,7 +222,7 @@ fn main() -> ExitCode {
     let ignored = ignored_signals();
     // A caller that blocked signals must not keep them from our handlers (threads
     // started later inherit this mask, so it comes before any runtime).
-    let _ = corral::owner::unblock_signals(timeout::FORWARDED);
+    let _ = corral::owner::unblock_signals(&timeout::forwarded());
     let _ = corral::owner::unblock_signals(&[Signal::Chld]);
     let args: Vec<OsString> = std::env::args_os().collect();
     let code = dispatch(args, ignored);

@@ -24,10 +24,9 @@ pub const EXIT_ENOENT: u8 = 127;
 /// signal) and the rest of the tree is killed this long after, or after `-k`'s duration.
 pub const OWNER_DEATH_GRACE: Duration = Duration::from_secs(2);
 
-/// The catchable signals whose default action ends a process, other than the
-/// synchronous faults (ILL, TRAP, ABRT, BUS, FPE, SEGV, SYS): received by corral, each is
-/// passed on to the tree as itself; SIGALRM means "time is up".
-pub const FORWARDED: &[Signal] = &[
+/// The portable catchable signals whose default action ends a process, other than the
+/// synchronous faults (ILL, TRAP, ABRT, BUS, FPE, SEGV, SYS).
+const FORWARDED_PORTABLE: &[Signal] = &[
     Signal::Hup,
     Signal::Int,
     Signal::Quit,
@@ -42,6 +41,19 @@ pub const FORWARDED: &[Signal] = &[
     Signal::Prof,
     Signal::Io,
 ];
+
+/// The signals that corral, on receiving one, passes on to the tree as itself (SIGALRM
+/// means "time is up"): the portable ones above, and the platform's own terminating
+/// signals, SIGSTKFLT, SIGPWR and every real-time signal where it has them.
+pub fn forwarded() -> Vec<Signal> {
+    let own = (1..=64).filter_map(Signal::from_raw).filter(|sig| {
+        matches!(sig, Signal::Other(_)) && {
+            let name = sig.name();
+            name.starts_with("SIGRT") || name == "SIGPWR" || name == "SIGSTKFLT"
+        }
+    });
+    FORWARDED_PORTABLE.iter().copied().chain(own).collect()
+}
 
 #[derive(Debug, PartialEq)]
 pub struct Opts {
@@ -319,31 +331,16 @@ fn strtod(s: &str) -> Option<(f64, usize)> {
 /// `$?` of 128+N works too). `None` is signal 0.
 pub fn parse_signal(s: &str) -> Result<Option<Signal>, Usage> {
     let invalid = || Usage(Some(format!("{}: invalid signal", quote(s))));
-    let raw = if s.starts_with(|c: char| c.is_ascii_digit()) {
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
         let n: i64 = s.parse().map_err(|_| invalid())?;
-        let n = n & if n >= 0xFF { 0x1FF } else { 0x7F };
-        n as i32
-    } else {
-        let upper = s.to_ascii_uppercase();
-        let lookup = |name: &str| -> Option<i32> {
-            match name {
-                "EXIT" => Some(0),
-                "IOT" => Some(libc::SIGABRT),
-                "CLD" => Some(libc::SIGCHLD),
-                "POLL" => Some(libc::SIGIO),
-                _ => Signal::ALL.iter().find(|sig| &sig.name()[3..] == name).map(|sig| sig.as_raw()),
-            }
-        };
-        match lookup(&upper).or_else(|| upper.strip_prefix("SIG").and_then(lookup)) {
-            Some(n) => n,
-            None => return Err(invalid()),
-        }
-    };
-    if raw == 0 {
+        let n = (n & if n >= 0xFF { 0x1FF } else { 0x7F }) as i32;
+        return if n == 0 { Ok(None) } else { Signal::from_raw(n).map(Some).ok_or_else(invalid) };
+    }
+    if s.eq_ignore_ascii_case("EXIT") || s.eq_ignore_ascii_case("SIGEXIT") {
         return Ok(None);
     }
-    // Signals corral cannot name (STKFLT, PWR, the real-time ones) are refused.
-    Signal::from_raw(raw).map(Some).ok_or_else(invalid)
+    // Every name the platform has: STKFLT, PWR and RTMIN+n included.
+    Signal::from_name(s).map(Some).ok_or_else(invalid)
 }
 
 /// `'x'`, as GNU's `quote` writes it in the C locale.
@@ -352,8 +349,8 @@ fn quote(s: &str) -> String {
 }
 
 /// GNU's name for a signal in messages: `TERM`, `KILL`, `EXIT` for 0.
-fn signame(sig: Option<Signal>) -> &'static str {
-    sig.map_or("EXIT", |s| &s.name()[3..])
+fn signame(sig: Option<Signal>) -> String {
+    sig.map_or("EXIT".to_string(), |s| s.name()[3..].to_string())
 }
 
 pub fn help(invoked_as: &str) -> String {
@@ -462,7 +459,7 @@ async fn run(o: Opts, ignored: u64) -> u8 {
     // handler of our own undoes that (the command gets the default, as with GNU).
     let _chld = signal(SignalKind::child());
     let (tx, mut received) = tokio::sync::mpsc::unbounded_channel();
-    for &sig in FORWARDED {
+    for sig in forwarded() {
         // A signal the caller ignores stays ignored, here and in the command (corral's
         // spawn keeps ignored dispositions, SIGPIPE's as the caller left it).
         if ignored & (1u64 << (sig.as_raw() - 1)) != 0 {
@@ -648,6 +645,17 @@ mod tests {
         assert_eq!(parse_signal("EXIT"), Ok(None));
         assert_eq!(parse_signal("IOT"), Ok(Some(Signal::Abrt)));
         assert!(parse_signal("FOO").is_err());
+        #[cfg(target_os = "linux")]
+        {
+            let raw = |s: &str| parse_signal(s).unwrap().unwrap().as_raw();
+            assert_eq!(raw("RTMIN+1"), libc::SIGRTMIN() + 1);
+            assert_eq!(raw("sigrtmax-2"), libc::SIGRTMAX() - 2);
+            assert_eq!(raw("PWR"), libc::SIGPWR);
+            assert_eq!(raw("16"), libc::SIGSTKFLT);
+            assert_eq!(raw("POLL"), libc::SIGIO);
+            assert!(parse_signal("32").is_err(), "glibc's own");
+            assert!(parse_signal("RTMIN+40").is_err());
+        }
         assert!(parse_signal("-9").is_err());
         assert!(parse_signal("9x").is_err());
         assert!(parse_signal("").is_err());

@@ -108,11 +108,18 @@ fn signals_by_name_number_and_zero() {
         assert_eq!(code(&["-p", "-s", sig, ".1", "sleep", "10"]), 143, "-p -s {sig}");
     }
     assert_eq!(code(&["-p", "--signal=HUP", ".1", "sleep", "10"]), 129);
+    // Every signal the platform has: its own and the real-time ones, by name or number.
+    let rt = libc::SIGRTMIN() + 1;
+    for sig in ["RTMIN+1", "sigrtmin+1", &rt.to_string()] {
+        assert_eq!(code(&["-p", "-s", sig, ".1", "sleep", "10"]), 128 + rt, "-p -s {sig}");
+    }
+    assert_eq!(code(&["-p", "-s", "PWR", ".1", "sleep", "10"]), 128 + libc::SIGPWR);
+    assert_eq!(code(&["-p", "-s", "RTMAX", ".1", "sleep", "10"]), 128 + libc::SIGRTMAX());
     assert_eq!(code(&["-p", "-sINT", "60", "sh", "-c", "trap 'exit 4' INT; kill -ALRM $PPID; sleep 10 & wait"]), 4);
     // Signal 0 sends nothing: the command runs on, then its status is... 124 (it timed out).
     assert_eq!(code(&["-s", "0", ".1", "sh", "-c", "sleep .4; exit 3"]), 124);
     assert_eq!(code(&["-p", "-s", "0", ".1", "sh", "-c", "sleep .4; exit 3"]), 3);
-    for bad in ["FOO", "SIGFOO", "-1", "9x", "100"] {
+    for bad in ["FOO", "SIGFOO", "-1", "9x", "100", "32", "RTMIN+99"] {
         let r = ran(corral_timeout().args(["-s", bad, "1", "true"]));
         assert_eq!(r.code, Some(125), "-s {bad}");
         assert!(r.stderr.starts_with(&format!("timeout: '{bad}': invalid signal\n")), "{}", r.stderr);
@@ -247,7 +254,11 @@ fn kill(sig: &str, pid: u32) {
 
 #[test]
 fn each_terminating_signal_is_forwarded_to_the_tree() {
-    for sig in ["HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "PIPE", "XCPU", "XFSZ", "VTALRM", "PROF", "IO"] {
+    // Linux's own terminating signals go by number: the shells' trap tables differ.
+    let own = [libc::SIGSTKFLT, libc::SIGPWR, libc::SIGRTMIN(), libc::SIGRTMIN() + 5, libc::SIGRTMAX()]
+        .map(|n| n.to_string());
+    let portable = ["HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "PIPE", "XCPU", "XFSZ", "VTALRM", "PROF", "IO"];
+    for sig in portable.iter().copied().chain(own.iter().map(String::as_str)) {
         let dir = tempfile::tempdir().unwrap();
         let marks = dir.path().join("marks");
         let mut corral = start_trapping(sig, &marks, &[]);

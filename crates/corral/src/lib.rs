@@ -111,6 +111,6 @@ pub use outcome::Outcome;
 pub use process::RunningProcess;
 pub use run::{Output, TextOutput};
 pub use settings::ShutdownPolicy;
-pub use signal::{ParseSignalError, Signal};
+pub use signal::{OtherSignal, ParseSignalError, Signal};
 pub use stdio::{Stdin, Stdio};
 pub use tokio_util::sync::CancellationToken;

@@ -31,8 +31,13 @@ pub(crate) fn signal_pid(pid: u32, sig: Signal) -> io::Result<bool> {
 }
 
 pub(crate) fn to_rustix(sig: Signal) -> rustix::process::Signal {
-    // Every `Signal` is one of the named standard signals rustix knows.
-    rustix::process::Signal::from_named_raw(sig.as_raw()).expect("corral's signals are all named signals")
+    match rustix::process::Signal::from_named_raw(sig.as_raw()) {
+        Some(named) => named,
+        // SAFETY: a `Signal` is made only from a number the platform has as a signal
+        // and, for the real-time ones, within libc's SIGRTMIN..=SIGRTMAX, which excludes
+        // the signals libc keeps for itself (`Signal::from_raw` checks both).
+        None => unsafe { rustix::process::Signal::from_raw_unchecked(sig.as_raw()) },
+    }
 }
 
 /// One entry of `/proc/PID/stat`: the fields corral needs.
