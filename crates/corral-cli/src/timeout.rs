@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use corral::{Command, ErrorKind, Group, Outcome, Signal, Stdin, Stdio};
+use corral::{Command, ErrorKind, Group, Mechanism, Outcome, Signal, Stdin, Stdio};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
@@ -23,6 +23,10 @@ pub const EXIT_ENOENT: u8 = 127;
 /// After corral is SIGKILLed, the command gets the `-s` signal at once (its parent-death
 /// signal) and the rest of the tree is killed this long after, or after `-k`'s duration.
 pub const OWNER_DEATH_GRACE: Duration = Duration::from_secs(2);
+
+/// Chooses the container instead of the best the host offers: `cgroup` or
+/// `process-group` (as `corral run --mechanism`).
+pub const MECHANISM_VAR: &str = "CORRAL_MECHANISM";
 
 /// The portable catchable signals whose default action ends a process, other than the
 /// synchronous faults (ILL, TRAP, ABRT, BUS, FPE, SEGV, SYS).
@@ -392,7 +396,10 @@ Unlike GNU timeout, which signals COMMAND and its process group, corral sends
 every signal to COMMAND's whole tree (its kill-on-drop container), and ends
 whatever of the tree is left when COMMAND exits: nothing outlives it. If corral
 is killed with SIGKILL, COMMAND receives SIGNAL and the rest of the tree is
-killed after the -k DURATION (2 seconds without -k).
+killed after the -k DURATION (2 seconds without -k). With --foreground, COMMAND
+is the terminal's foreground job while it runs, whichever container holds it.
+CORRAL_MECHANISM=process-group (or cgroup) in the environment chooses the
+container instead of the best this host offers.
 
 Exit status:
   124  if COMMAND times out, and --preserve-status is not specified
@@ -481,7 +488,14 @@ async fn run(o: Opts, ignored: u64) -> u8 {
     drop(tx);
 
     let grace = o.kill_after.unwrap_or(OWNER_DEATH_GRACE);
-    let group = match Group::builder().owner_death_grace(grace).build() {
+    let mut builder = Group::builder().owner_death_grace(grace);
+    if let Some(m) = std::env::var_os(MECHANISM_VAR) {
+        match m.to_str().map(str::parse::<Mechanism>) {
+            Some(Ok(m)) => builder = builder.mechanism(m),
+            _ => return fail(&format!("{MECHANISM_VAR}={}: use cgroup or process-group", m.to_string_lossy())),
+        }
+    }
+    let group = match builder.build() {
         Ok(g) => g,
         Err(e) => return fail(&e.to_string()),
     };
@@ -491,7 +505,8 @@ async fn run(o: Opts, ignored: u64) -> u8 {
         .stdin(Stdin::Inherit)
         .stdout(Stdio::Inherit)
         .stderr(Stdio::Inherit)
-        .owner_death_grace(grace);
+        .owner_death_grace(grace)
+        .take_terminal(o.foreground);
     if let Some(sig) = o.signal {
         cmd = cmd.parent_death_signal(sig);
     }

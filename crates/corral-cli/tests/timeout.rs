@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../corral/tests/common/feature.rs"]
+mod feature;
+
 /// `corral timeout ARGS...`.
 fn corral_timeout() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_corral"));
@@ -292,6 +295,72 @@ fn foreground_signals_the_command_only() {
     kill("ALRM", corral.id());
     assert_eq!(corral.wait().unwrap().code(), Some(137));
     assert!(!marks.exists(), "with --foreground the child shell got no TERM");
+}
+
+/// `-f` on a real terminal: corral runs as the foreground job of a PTY session (an
+/// outer shell that leads it); the command reads a line from the terminal, which it
+/// can only do as the terminal's foreground job, and once corral is done the outer
+/// shell's group has the terminal back. Under each container: in a cgroup the
+/// command shares corral's group, in a process group of its own it is lent the
+/// terminal.
+#[tokio::test]
+async fn foreground_gives_the_command_the_terminal_and_takes_it_back() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !feature::require("pty", feature::check::pty) {
+        return;
+    }
+    // Field 5 of /proc/PID/stat is the process group, field 8 the terminal's
+    // foreground group.
+    const STAT: &str = r#"read -r _ _ _ _ pg _ _ tpg _ < /proc/$$/stat"#;
+    let inner = format!(r#"{STAT}; echo "inner $pg $tpg"; read line; echo "got:$line""#);
+    let outer =
+        format!(r#""$0" timeout -f 20 sh -c '{inner}'; echo "status $?"; {STAT}; echo "outer $pg $tpg"; read bye"#);
+    for mechanism in ["cgroup", "process-group"] {
+        let group = corral::Group::new().unwrap();
+        let mut p = group
+            .start(
+                corral::Command::new("sh")
+                    .args(["-c", &outer, env!("CARGO_BIN_EXE_corral")])
+                    .env("CORRAL_MECHANISM", mechanism)
+                    .pty(corral::io::PtySize::default()),
+            )
+            .unwrap();
+        let mut pty = p.take_pty().unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 1024];
+        let mut wrote = false;
+        let read_all = async {
+            while !seen.contains("outer") || !seen.ends_with('\n') {
+                let n = pty.read(&mut buf).await.unwrap_or(0);
+                assert!(n > 0, "{mechanism}: the terminal closed early; got {seen:?}");
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                // The line is typed once the command has said where it stands.
+                if !wrote && seen.split("inner").nth(1).is_some_and(|rest| rest.contains('\n')) {
+                    pty.write_all(b"hello\n").await.unwrap();
+                    wrote = true;
+                }
+            }
+        };
+        let done = tokio::time::timeout(Duration::from_secs(30), read_all).await;
+        assert!(done.is_ok(), "{mechanism}: stuck; the terminal showed {seen:?}");
+        // The outer shell waits for this line: a session that ends may lose what its
+        // last writes left on the terminal.
+        pty.write_all(b"bye\n").await.unwrap();
+        let fields = |tag: &str| -> Vec<i64> {
+            let line = seen.lines().find(|l| l.starts_with(tag)).unwrap_or_else(|| panic!("no {tag} in {seen:?}"));
+            line.split_whitespace().skip(1).map(|f| f.trim().parse().unwrap()).collect()
+        };
+        let (inner, outer) = (fields("inner "), fields("outer "));
+        assert_eq!(inner[0], inner[1], "{mechanism}: the command is the terminal's foreground job");
+        assert!(seen.contains("got:hello"), "{mechanism}: the command read the terminal: {seen:?}");
+        assert_eq!(fields("status "), [0], "{mechanism}: {seen:?}");
+        assert_eq!(outer[0], outer[1], "{mechanism}: the outer shell has the terminal back");
+        if mechanism == "process-group" {
+            assert_ne!(inner[0], outer[0], "a process group of the command's own");
+        }
+        assert_eq!(p.wait().await.unwrap(), corral::Outcome::Exited(0), "{mechanism}: {seen:?}");
+        group.close().await.unwrap();
+    }
 }
 
 #[test]

@@ -53,6 +53,7 @@ pub struct Command {
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     pub(crate) parent_death_signal: Option<Signal>,
+    pub(crate) take_terminal: bool,
     pub(crate) stdin: Stdin,
     pub(crate) stdout: Stdio,
     pub(crate) stderr: Stdio,
@@ -76,6 +77,7 @@ impl Command {
             uid: None,
             gid: None,
             parent_death_signal: None,
+            take_terminal: false,
             stdin: Stdin::Null,
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
@@ -189,6 +191,25 @@ impl Command {
     /// ```
     pub fn parent_death_signal(mut self, signal: Signal) -> Self {
         self.parent_death_signal = Some(signal);
+        self
+    }
+
+    /// Makes the started process's group the foreground job of the owner's
+    /// controlling terminal while it runs, as a shell does for a job: it can read the
+    /// terminal and gets the terminal's signals (Ctrl-C) itself; the owner's group
+    /// gets the terminal back when the process's exit is read. It matters only where
+    /// containment gives the process a group of its own
+    /// ([`Mechanism::ProcessGroup`](crate::Mechanism::ProcessGroup)); in a cgroup the
+    /// process stays in the owner's group and has the terminal whenever the owner
+    /// does. Nothing happens when the owner has no controlling terminal or is not its
+    /// foreground job.
+    ///
+    /// ```
+    /// use corral::{Command, Stdin, Stdio};
+    /// let editor = Command::new("vi").stdin(Stdin::Inherit).stdout(Stdio::Inherit).take_terminal(true);
+    /// ```
+    pub fn take_terminal(mut self, take: bool) -> Self {
+        self.take_terminal = take;
         self
     }
 
@@ -405,6 +426,7 @@ impl Command {
             stderr,
             pty_slave,
             parent_death_signal: self.parent_death_signal,
+            foreground_terminal: self.take_terminal,
         }
     }
 

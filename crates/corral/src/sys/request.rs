@@ -49,6 +49,10 @@ pub(crate) struct SpawnRequest<'a> {
     /// whole owner) dies: Linux's `PR_SET_PDEATHSIG`; ignored elsewhere.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub parent_death_signal: Option<Signal>,
+    /// Where the child gets a process group of its own (not a PTY's session): make
+    /// that group the foreground job of the owner's controlling terminal for the
+    /// child's run, if the owner's group is the foreground one now.
+    pub foreground_terminal: bool,
 }
 
 /// A started child and our ends of its pipes.

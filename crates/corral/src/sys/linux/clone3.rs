@@ -105,6 +105,9 @@ pub(crate) struct Request<'a> {
     pub new_process_group: bool,
     /// `setsid` and make stdout (a PTY slave) the controlling terminal.
     pub new_session_tty: bool,
+    /// With `new_process_group`: make the new group the foreground group of this
+    /// terminal (-1: none).
+    pub foreground_tty: c_int,
     pub stdio: [ChildFd<'a>; 3],
     /// `PR_SET_PDEATHSIG` with this signal (0: none).
     pub parent_death_signal: c_int,
@@ -125,6 +128,7 @@ impl<'a> Request<'a> {
             join: &[],
             new_process_group: false,
             new_session_tty: false,
+            foreground_tty: -1,
             stdio: [ChildFd::Inherit; 3],
             parent_death_signal: 0,
             keep_sigpipe_ignored: false,
@@ -153,6 +157,8 @@ struct Plan {
     join_len: usize,
     new_process_group: bool,
     new_session_tty: bool,
+    /// -1: none.
+    foreground_tty: c_int,
     /// 0: none.
     parent_death_signal: c_int,
     /// Our pid, to tell whether we died before `PR_SET_PDEATHSIG` took hold.
@@ -238,6 +244,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         join_len: join.len(),
         new_process_group: req.new_process_group,
         new_session_tty: req.new_session_tty,
+        foreground_tty: req.foreground_tty,
         parent_death_signal: req.parent_death_signal,
         keep_sigpipe_ignored: req.keep_sigpipe_ignored,
         // SAFETY: getpid has no preconditions and cannot fail.
@@ -469,8 +476,15 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
             if libc::setsid() < 0 || libc::ioctl(1, libc::TIOCSCTTY, 0) < 0 {
                 return (Step::Session, errno());
             }
-        } else if plan.new_process_group && libc::setpgid(0, 0) < 0 {
-            return (Step::Session, errno());
+        } else if plan.new_process_group {
+            if libc::setpgid(0, 0) < 0 {
+                return (Step::Session, errno());
+            }
+            // Every signal is blocked here, SIGTTOU too: a background group may do this.
+            let pgrp: libc::pid_t = libc::getpid();
+            if plan.foreground_tty >= 0 && libc::ioctl(plan.foreground_tty, libc::TIOCSPGRP, &pgrp) < 0 {
+                return (Step::Session, errno());
+            }
         }
         // 5. The signal for our death: set, then make sure we did not die before it
         // took hold (the child would then wait for a death that already happened).

@@ -35,6 +35,8 @@ pub(crate) struct Child {
     /// holds it the leader is not reaped.
     #[cfg(target_os = "linux")]
     hold: Option<std::sync::Arc<Hold>>,
+    /// The owner's terminal, lent to this child's group until its exit is read.
+    terminal: Option<super::terminal::Terminal>,
 }
 
 impl Child {
@@ -42,7 +44,7 @@ impl Child {
     #[cfg(target_os = "linux")]
     pub(super) fn from_pidfd(pid: u32, pidfd: std::os::fd::OwnedFd) -> io::Result<Child> {
         match crate::sys::linux::pidfd::register(pidfd) {
-            Ok(fd) => Ok(Child { pid, tokio: None, pidfd: Some(fd), done: false, hold: None }),
+            Ok(fd) => Ok(Child { pid, tokio: None, pidfd: Some(fd), done: false, hold: None, terminal: None }),
             Err((fd, e)) => {
                 // Nothing else could ever reap it: do not leave it running unmanaged.
                 crate::sys::linux::pidfd::kill_and_reap(&fd);
@@ -67,7 +69,20 @@ impl Child {
             done: false,
             #[cfg(target_os = "linux")]
             hold: None,
+            terminal: None,
         }
+    }
+
+    /// Keeps the owner's terminal, lent to this child's group, until the child's exit
+    /// is read; then (or when this is dropped) the owner's group gets it back.
+    pub(super) fn lend_terminal(&mut self, terminal: super::terminal::Terminal) {
+        self.terminal = Some(terminal);
+    }
+
+    /// The exit status has been read.
+    fn ended(&mut self) {
+        self.done = true;
+        self.terminal = None;
     }
 
     pub fn pid(&self) -> u32 {
@@ -108,7 +123,7 @@ impl Child {
         }
         let Some(child) = self.tokio.as_mut() else { return Err(io::ErrorKind::NotFound.into()) };
         let status = child.wait().await?;
-        self.done = true;
+        self.ended();
         Ok(Exit { outcome: outcome_of(status), cpu_time: None, peak_rss: None })
     }
 
@@ -120,7 +135,9 @@ impl Child {
         }
         let Some(child) = self.tokio.as_mut() else { return Err(io::ErrorKind::NotFound.into()) };
         let status = child.try_wait()?;
-        self.done |= status.is_some();
+        if status.is_some() {
+            self.ended();
+        }
         Ok(status.map(|s| Exit { outcome: outcome_of(s), cpu_time: None, peak_rss: None }))
     }
 
@@ -146,7 +163,7 @@ impl Child {
                 (None, None) => {}
             }
         }
-        self.done = true;
+        self.ended();
         exit_of(r)
     }
 

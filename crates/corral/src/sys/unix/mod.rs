@@ -7,6 +7,7 @@ pub(crate) mod pgroup;
 pub(crate) mod pty;
 pub(crate) mod spawn;
 pub(crate) mod startup;
+pub(crate) mod terminal;
 
 use std::io;
 

@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::child::Child;
+use super::terminal::Terminal;
 use crate::sys::request::{ChildIo, SpawnFailure, SpawnRequest, Spawned};
 
 /// Where the new child goes before it runs any code of its own.
@@ -29,15 +30,32 @@ pub(crate) enum Placement<'a> {
 /// Starts the child described by `req`, placed as `placement` says before it runs
 /// any code of its own.
 pub(crate) fn spawn(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, SpawnFailure> {
+    // The terminal goes to the child's group only where the child has a group of its
+    // own; in a cgroup it stays in ours, which already has the terminal.
+    let own_group = matches!(placement, Placement::NewProcessGroup) && req.pty_slave.is_none();
+    let terminal = (req.foreground_terminal && own_group).then(Terminal::lendable).flatten();
+    let tty = terminal.as_ref().map_or(-1, Terminal::raw);
+    let spawned = spawn_placed(req, placement, tty);
+    // On failure the terminal comes back to us here, as it does when the child ends.
+    spawned.map(|mut s| {
+        if let Some(t) = terminal {
+            s.child.lend_terminal(t);
+        }
+        s
+    })
+}
+
+/// [`spawn`], with `tty` the terminal the child takes (-1: none).
+fn spawn_placed(req: SpawnRequest<'_>, placement: Placement<'_>, tty: i32) -> Result<Spawned, SpawnFailure> {
     #[cfg(target_os = "linux")]
     if crate::sys::linux::clone3::enabled() && req.uid.is_none() && req.gid.is_none() {
-        return match fast::spawn(req, &placement) {
+        return match fast::spawn(req, &placement, tty) {
             Ok(s) => Ok(s),
-            Err(fast::Outcome::Refused(req)) => portable(*req, placement),
+            Err(fast::Outcome::Refused(req)) => portable(*req, placement, tty),
             Err(fast::Outcome::Failed(f)) => Err(f),
         };
     }
-    portable(req, placement)
+    portable(req, placement, tty)
 }
 
 /// Which spawn path this process uses, and why not the fast one when it does not.
@@ -117,7 +135,11 @@ mod fast {
         }
     }
 
-    pub(super) fn spawn<'a>(req: SpawnRequest<'a>, placement: &Placement<'_>) -> Result<Spawned, Outcome<'a>> {
+    pub(super) fn spawn<'a>(
+        req: SpawnRequest<'a>,
+        placement: &Placement<'_>,
+        tty: i32,
+    ) -> Result<Spawned, Outcome<'a>> {
         let fail = |e: io::Error| Outcome::Failed(SpawnFailure::Other(e));
         let streams = [
             stream(0, &req.stdin).map_err(fail)?,
@@ -174,6 +196,7 @@ mod fast {
             join: &join,
             new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
             new_session_tty: pty,
+            foreground_tty: tty,
             stdio,
             parent_death_signal: req.parent_death_signal.map_or(0, |s| s.as_raw()),
             keep_sigpipe_ignored: crate::sys::unix::startup::sigpipe_was_ignored(),
@@ -219,7 +242,7 @@ mod fast {
 
 /// The portable path: tokio's `Command` (std underneath), with the placement in a
 /// `pre_exec` hook where one is needed.
-fn portable(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, SpawnFailure> {
+fn portable(req: SpawnRequest<'_>, placement: Placement<'_>, tty: i32) -> Result<Spawned, SpawnFailure> {
     let mut c = tokio::process::Command::new(req.program);
     c.arg0(req.arg0).args(req.args).env_clear().kill_on_drop(false);
     for entry in req.env {
@@ -327,6 +350,19 @@ fn portable(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, 
             if !pty {
                 c.process_group(0);
             }
+            if tty >= 0 {
+                // SAFETY: runs in the child between fork and exec: setpgid(2) (the
+                // group std makes, whichever runs first), and `take_in_child`, which is
+                // async-signal-safe; the error is built from the raw errno.
+                unsafe {
+                    c.pre_exec(move || {
+                        if libc::setpgid(0, 0) < 0 {
+                            return Err(io::Error::last_os_error());
+                        }
+                        super::terminal::take_in_child(tty).map_err(io::Error::from_raw_os_error)
+                    });
+                }
+            }
         }
         Placement::Cgroup { procs, v1, .. } => {
             let fds: Vec<i32> = v1.iter().chain([&procs]).map(|fd| fd.as_raw_fd()).collect();
@@ -378,6 +414,7 @@ mod tests {
             stderr: ChildIo::Inherit,
             pty_slave: None,
             parent_death_signal: None,
+            foreground_terminal: false,
         }
     }
 

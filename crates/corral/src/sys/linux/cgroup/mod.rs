@@ -608,6 +608,7 @@ mod tests {
             stderr: crate::sys::ChildIo::Inherit,
             pty_slave: None,
             parent_death_signal: None,
+            foreground_terminal: false,
         };
         let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
         let mut line = String::new();
