@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use corral::{
+    group::Statistic,
     io::PtySize,
     supervise::{RestartPolicy, Supervisor},
     CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, Signal, Stdin, Stdio,
@@ -374,13 +375,20 @@ fn run(args: RunArgs) -> u8 {
         match cmd.output().await {
             Ok(out) => {
                 if args.stats {
-                    let stats = out.stats.unwrap_or_default();
-                    let opt = |v: Option<String>| v.unwrap_or_else(|| "unavailable".into());
+                    let stats = out.stats.clone().unwrap_or_default();
+                    let opt = |v: Option<String>, stat: Statistic| {
+                        v.unwrap_or_else(|| {
+                            format!("unavailable ({})", stats.why_unavailable(stat).unwrap_or("not collected"))
+                        })
+                    };
                     out::stderr_line(&format!(
                         "corral: wall {:.3}s, cpu {}, peak memory {}",
                         out.duration.as_secs_f64(),
-                        opt(stats.cpu_time.map(|c| format!("{:.3}s", c.as_secs_f64()))),
-                        opt(stats.memory_peak.map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))),
+                        opt(stats.cpu_time.map(|c| format!("{:.3}s", c.as_secs_f64())), Statistic::CpuTime),
+                        opt(
+                            stats.memory_peak.map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+                            Statistic::MemoryPeak
+                        ),
                     ));
                 }
                 if args.json {
@@ -501,7 +509,7 @@ fn summary(out: &Output) -> serde_json::Value {
         Outcome::Cancelled => ("cancelled", None, None),
         Outcome::OomKilled => ("oom_killed", None, Some(libc::SIGKILL)),
     };
-    let stats = out.stats.unwrap_or_default();
+    let stats = out.stats.clone().unwrap_or_default();
     json!({
         "outcome": kind,
         "code": code,
@@ -511,7 +519,24 @@ fn summary(out: &Output) -> serde_json::Value {
         "pid": out.pid,
         "cpu_ms": stats.cpu_time.map(|c| c.as_secs_f64() * 1000.0),
         "memory_peak_bytes": stats.memory_peak,
+        "oom_kills": stats.oom_kills,
+        // Why a figure above is null.
+        "unavailable": stats
+            .unavailable
+            .iter()
+            .filter_map(|(s, why)| Some((json_key(*s)?.to_string(), json!(why))))
+            .collect::<serde_json::Map<_, _>>(),
     })
+}
+
+/// The `--json` key of a statistic the summary has.
+fn json_key(stat: Statistic) -> Option<&'static str> {
+    match stat {
+        Statistic::CpuTime => Some("cpu_ms"),
+        Statistic::MemoryPeak => Some("memory_peak_bytes"),
+        Statistic::OomKills => Some("oom_kills"),
+        _ => None,
+    }
 }
 
 fn doctor(as_json: bool) -> u8 {
@@ -539,6 +564,10 @@ fn doctor(as_json: bool) -> u8 {
             "limits": r.limits.iter().map(|(l, how)| (l.to_string(), match how {
                 Ok(how) => json!({"enforced": true, "how": how}),
                 Err(why) => json!({"enforced": false, "why": why}),
+            })).collect::<serde_json::Map<_, _>>(),
+            "statistics": r.statistics.iter().map(|(s, source)| (s.name().to_string(), match source {
+                Ok(from) => json!({"available": true, "from": from}),
+                Err(why) => json!({"available": false, "why": why}),
             })).collect::<serde_json::Map<_, _>>(),
         });
         return write_stdout(&format!("{v}\n"));
@@ -587,6 +616,12 @@ fn doctor(as_json: bool) -> u8 {
         match how {
             Ok(how) => p!("limit {limit:14} enforced by the {how}"),
             Err(why) => p!("limit {limit:14} cannot be enforced: {why}"),
+        }
+    }
+    for (stat, source) in &r.statistics {
+        match source {
+            Ok(from) => p!("stat  {:14} from {from}", stat.name()),
+            Err(why) => p!("stat  {:14} unavailable: {why}", stat.name()),
         }
     }
     write_stdout(&o)

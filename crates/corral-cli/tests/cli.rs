@@ -127,6 +127,35 @@ fn json_prints_a_one_line_summary() {
     assert_eq!(v["outcome"], "timed_out");
 }
 
+/// `--json` asks for statistics, which never refuse a run: under each mechanism the
+/// summary comes with exit 0, each figure a number or null, and a reason for each null.
+#[test]
+fn json_statistics_never_refuse_a_run() {
+    for mechanism in ["process-group", "auto", "cgroup"] {
+        if mechanism == "cgroup" && !require("cgroup-v2") {
+            continue;
+        }
+        let out = corral().args(["run", "--json", "--mechanism", mechanism, "--", "true"]).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mechanism}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+        assert_eq!(v["outcome"], "exited");
+        for key in ["cpu_ms", "memory_peak_bytes", "oom_kills"] {
+            let figure = &v[key];
+            assert!(figure.is_number() || figure.is_null(), "{mechanism}: {key} = {figure}");
+            assert_eq!(
+                figure.is_null(),
+                v["unavailable"][key].is_string(),
+                "{mechanism}: {key}: a reason exactly when null: {v}"
+            );
+        }
+        if mechanism == "process-group" {
+            assert!(v["oom_kills"].is_null(), "no memory cgroup counts them: {v}");
+            assert!(v["memory_peak_bytes"].as_u64().unwrap() > 0, "the rusage gives a peak on Linux: {v}");
+        }
+    }
+}
+
 /// A parent and a child shell, each trapping SIGTERM to leave a mark, plus a sleeping
 /// grandchild; the child says `ready` once its trap is in place.
 const TRAPS_TERM: &str = r#"
@@ -283,6 +312,16 @@ fn doctor_reports_this_host() {
     }
     let out = corral().args(["doctor", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every statistic, with where it comes from or why it is unavailable.
+    for stat in ["processes", "cpu_time", "memory_current", "memory_peak", "oom_kills"] {
+        let s = &v["statistics"][stat];
+        match s["available"].as_bool() {
+            Some(true) => assert!(s["from"].is_string(), "{stat}: {s}"),
+            Some(false) => assert!(s["why"].is_string(), "{stat}: {s}"),
+            None => panic!("doctor --json lacks statistic {stat}: {v}"),
+        }
+        assert!(text.contains(&format!("stat  {stat:14} ")), "{stat} missing from:\n{text}");
+    }
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(v["kernel"], kernel.trim());
     if v["cgroup_writable"] == true {

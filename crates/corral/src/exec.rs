@@ -21,10 +21,10 @@ use crate::error::{Error, Result};
 use crate::group::Group;
 use crate::io::pump::Pump;
 use crate::io::{Pty, StreamKind, Tee};
-use crate::limits::Stats;
+use crate::limits::{Statistic, Stats};
 use crate::mechanism::Mechanism;
 use crate::outcome::Outcome;
-use crate::process::{feed_stdin, RunningProcess};
+use crate::process::{feed_stdin, Profile, RunningProcess};
 use crate::settings::Settings;
 use crate::signal::Signal;
 use crate::stdio::{Stdin, Stdio};
@@ -154,7 +154,8 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         // Whatever the stages left behind goes now (the cancel policy has already run
         // on a timeout or cancellation).
         group.kill_rest_and_wait().await?;
-        Ok::<_, Error>((outcomes, chain))
+        let profiles: Vec<Profile> = processes.iter().filter_map(|p| p.profile()).collect();
+        Ok::<_, Error>((outcomes, chain, profiles))
     };
     let read_stdout = async {
         match tail_pty {
@@ -182,9 +183,10 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         }
     };
     let (_, stdout, stderrs, relayed, ended) = tokio::join!(feed, read_stdout, read_stderrs, relay_all, control);
-    let (outcomes, chain) = ended?;
+    let (outcomes, chain, profiles) = ended?;
     let duration = started.elapsed();
-    let stats = if settings.collect_stats { Some(group.stats()?) } else { None };
+    let stats =
+        if settings.collect_stats { Some(with_reaped(group.stats()?, &profiles, group.mechanism())) } else { None };
     let oom_killed = group.oom_kills().unwrap_or(0) > 0;
     let mechanism = group.mechanism();
     group.close().await?;
@@ -206,6 +208,28 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         runs.push(StageRun { pid, outcome, stderr });
     }
     Ok(Ran { stages: runs, stdout, chain, duration, mechanism, stats })
+}
+
+/// A run's statistics, completed from what its stages' exits reported (their rusage,
+/// which includes the children each waited for) where the container has no account:
+/// the CPU time under process groups (whose members are all gone by now), and the
+/// peak wherever no memory cgroup gives one.
+fn with_reaped(mut stats: Stats, profiles: &[Profile], mechanism: Mechanism) -> Stats {
+    let cpu: Option<Duration> = profiles.iter().map(|p| p.cpu_time).sum();
+    if mechanism == Mechanism::ProcessGroup {
+        if let Some(cpu) = cpu {
+            stats.cpu_time = Some(cpu);
+            stats.set_available(Statistic::CpuTime);
+        }
+    }
+    if stats.memory_peak.is_none() {
+        let peaks: Option<Vec<u64>> = profiles.iter().map(|p| p.peak_rss).collect();
+        if let Some(peak) = peaks.and_then(|p| p.into_iter().max()) {
+            stats.memory_peak = Some(peak);
+            stats.set_available(Statistic::MemoryPeak);
+        }
+    }
+    stats
 }
 
 /// Copies a PTY stage's output into the pipe the next stage reads, until the

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::command::{child_output, child_stdin, Command, Prepared};
 use crate::error::{Error, Result};
 use crate::io::Pty;
-pub use crate::limits::Stats;
+pub use crate::limits::{Statistic, Stats};
 use crate::mechanism::Mechanism;
 pub use crate::mechanism::ParentDeathScope;
 use crate::process::RunningProcess;
@@ -133,7 +133,8 @@ impl Group {
     }
 
     /// The tree's resources now: live processes, cumulative CPU time, current and
-    /// peak memory (each `None` where this host cannot read it).
+    /// peak memory, OOM kills (each `None` where this host or mechanism cannot give
+    /// it, with the reason in [`Stats::why_unavailable`]).
     pub fn stats(&self) -> Result<Stats> {
         self.container().stats().map_err(|e| Error::io("reading the group's resources", e))
     }

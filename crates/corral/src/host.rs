@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::limits::Statistic;
 use crate::mechanism::{Mechanism, ParentDeathScope};
 
 /// A report on this host's containment features, made by trying them.
@@ -43,6 +44,9 @@ pub struct HostReport {
     /// For `memory_max`, `max_processes` and `cpu_quota`: how this host enforces it,
     /// or why it cannot.
     pub limits: Vec<(&'static str, Result<String, String>)>,
+    /// For each statistic, where a run that collects statistics gets it on this host
+    /// (with the default mechanism), or why it is unavailable.
+    pub statistics: Vec<(Statistic, Result<String, String>)>,
 }
 
 /// How corral starts a process (see `corral doctor`).

@@ -156,7 +156,9 @@ macro_rules! run_setters {
         }
 
         /// Collects the tree's resources at the end of the run (its `stats` field);
-        /// memory is accounted for the run.
+        /// memory is accounted for the run where the host can. Never a reason to
+        /// refuse the run: a figure no source gives is `None`, with the reason in
+        /// [`Stats::why_unavailable`](crate::group::Stats::why_unavailable).
         pub fn collect_stats(mut self) -> Self {
             self.settings.collect_stats = true;
             self.settings.limits.account_memory = true;
@@ -220,7 +222,11 @@ macro_rules! container_setters {
             self
         }
 
-        /// Accounts the tree's memory (current and peak in its stats) without a limit.
+        /// Accounts the tree's memory (current and peak, OOM kills, in its stats)
+        /// without a limit, where the host can: a cgroup v2 memory controller, else a
+        /// v1 memory hierarchy. Never a reason to refuse: where neither is there, the
+        /// figures are `None` and [`Stats::why_unavailable`](crate::group::Stats::why_unavailable)
+        /// says why.
         pub fn account_memory(mut self) -> Self {
             self.settings.limits.account_memory = true;
             self

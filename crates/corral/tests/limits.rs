@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use corral::group::Statistic;
 use corral::{Command, ErrorKind, Group, Mechanism, Outcome};
 use futures_util::StreamExt;
 
@@ -107,7 +108,51 @@ async fn process_group_stats_come_from_proc_and_peak_is_unavailable() {
     assert!(s.processes >= 1);
     assert!(s.memory_current.unwrap() > 0);
     assert_eq!(s.memory_peak, None, "no made-up peak where the kernel keeps none");
+    let why = s.why_unavailable(Statistic::MemoryPeak).expect("a missing figure says why");
+    assert!(why.contains("process groups"), "{why}");
+    assert_eq!(s.oom_kills, None);
+    assert!(s.why_unavailable(Statistic::OomKills).is_some());
+    assert_eq!(s.why_unavailable(Statistic::MemoryCurrent), None, "it is there");
     g.close().await.unwrap();
+}
+
+/// Statistics are asked for, never required: in every mechanism a run that collects
+/// them gets an outcome and its figures, each missing one with its reason; a process
+/// group's run gets its CPU time and peak from the rusage of the processes corral
+/// waited for. Only a limit may refuse.
+#[tokio::test]
+async fn statistics_never_refuse_a_run_in_any_mechanism() {
+    // perl touches 100 MB, so that every source of a peak must see it.
+    let script = "my $x = 'a' x 100_000_000; my $i = 0; $i++ while $i < 2_000_000; print length($x)";
+    for m in common::mechanisms() {
+        let out = Command::new("perl").args(["-e", script]).mechanism(m).collect_stats().output().await;
+        let out = out.unwrap_or_else(|e| panic!("{m}: collect_stats refused the run: {e}"));
+        assert_eq!(out.outcome, Outcome::Exited(0), "{m}");
+        assert_eq!(out.stdout_str(), "100000000");
+        let s = out.stats.expect("collect_stats gives stats");
+        assert!(s.cpu_time.unwrap_or_else(|| panic!("{m}: {s:?}")) > Duration::from_millis(10), "{m}: {s:?}");
+        let peak = s.memory_peak.unwrap_or_else(|| panic!("{m}: no peak on Linux: {s:?}"));
+        assert!(peak >= 100_000_000, "{m}: peak {peak}");
+        for (stat, missing) in [
+            (Statistic::CpuTime, s.cpu_time.is_none()),
+            (Statistic::MemoryCurrent, s.memory_current.is_none()),
+            (Statistic::MemoryPeak, s.memory_peak.is_none()),
+            (Statistic::OomKills, s.oom_kills.is_none()),
+        ] {
+            assert_eq!(s.why_unavailable(stat).is_some(), missing, "{m}, {stat}: a reason exactly when missing: {s:?}");
+        }
+        if m == Mechanism::ProcessGroup {
+            assert!(s.why_unavailable(Statistic::OomKills).unwrap().contains("memory cgroup"), "{s:?}");
+        }
+        // The same through a group that accounts memory: made in every mechanism.
+        let g = Group::builder().mechanism(m).account_memory().build().unwrap_or_else(|e| panic!("{m}: {e}"));
+        assert!(g.stats().is_ok());
+        g.close().await.unwrap();
+    }
+    // A limit still refuses where it cannot be enforced.
+    let err =
+        Command::new("true").mechanism(Mechanism::ProcessGroup).memory_max(1 << 30).collect_stats().output().await;
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::ResourceLimit);
 }
 
 #[tokio::test]

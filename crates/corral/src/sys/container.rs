@@ -11,7 +11,7 @@ use super::cleanup;
 use super::linux;
 use super::request::{SpawnFailure, SpawnRequest, Spawned};
 use super::{guard, unix, Lack};
-use crate::limits::{Limits, Stats};
+use crate::limits::{Limits, Statistic, Stats};
 use crate::mechanism::Mechanism;
 use crate::signal::Signal;
 
@@ -58,14 +58,16 @@ impl Container {
         // Only a host that lacks the cgroup mechanism is a reason to fall back; a
         // resource that ran out while making one is an error (falling back would hand
         // the caller a weaker container than the host offers, silently).
-        let (mut container, fallback_reason) = match (mechanism, Self::wanted_cgroup(mechanism, stats)) {
+        // A peak of this group's own needs a directory no earlier group used.
+        let fresh = limits.account_memory || limits.memory_max.is_some();
+        let (mut container, fallback_reason) = match (mechanism, Self::wanted_cgroup(mechanism, stats, fresh)) {
             (_, Some(Err(Lack::Exhausted { context, source }))) => return Err(CreateError::Exhausted(context, source)),
             (_, Some(Ok(c))) => (c, None),
             (Some(m), Some(Err(Lack::Missing(reason)))) => return Err(CreateError::Unsupported(m, reason)),
             (_, Some(Err(Lack::Missing(reason)))) => (pgroups(), Some(reason)),
             (_, None) => (pgroups(), None),
         };
-        if !limits.is_empty() {
+        if !limits.is_empty() || limits.account_memory {
             container.apply_limits(limits, fallback_reason.as_deref())?;
         }
         let mut created = Created { container, fallback_reason, warden_problem: None };
@@ -83,20 +85,20 @@ impl Container {
     }
 
     /// A cgroup, when the mechanism asked for (or the default) is one.
-    fn wanted_cgroup(mechanism: Option<Mechanism>, stats: bool) -> Option<Result<Container, Lack>> {
+    fn wanted_cgroup(mechanism: Option<Mechanism>, stats: bool, fresh: bool) -> Option<Result<Container, Lack>> {
         match mechanism {
             Some(Mechanism::ProcessGroup) => None,
-            Some(Mechanism::CgroupV2) | None => Some(Self::create_cgroup(stats)),
+            Some(Mechanism::CgroupV2) | None => Some(Self::create_cgroup(stats, fresh)),
         }
     }
 
     #[cfg(target_os = "linux")]
-    fn create_cgroup(stats: bool) -> Result<Container, Lack> {
-        linux::cgroup::Cgroup::create(stats).map(Container::Cgroup)
+    fn create_cgroup(stats: bool, fresh: bool) -> Result<Container, Lack> {
+        linux::cgroup::Cgroup::create(stats, fresh).map(Container::Cgroup)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn create_cgroup(_stats: bool) -> Result<Container, Lack> {
+    fn create_cgroup(_stats: bool, _fresh: bool) -> Result<Container, Lack> {
         Err(Lack::Missing("cgroups exist only on Linux".into()))
     }
 
@@ -110,6 +112,9 @@ impl Container {
                 }
                 applied.map_err(|(limit, reason)| CreateError::Limit(limit, reason))
             }
+            // Accounting alone is a request for statistics: process groups give what
+            // they can, and nothing is refused.
+            Container::ProcessGroup(_) if limits.is_empty() => Ok(()),
             Container::ProcessGroup(_) => Err(CreateError::Limit(
                 limits.first_name(),
                 format!(
@@ -129,10 +134,11 @@ impl Container {
         }
     }
 
-    /// The resources of everything in the container.
+    /// The resources of everything in the container; each figure it cannot give is
+    /// `None`, with the reason in `unavailable`.
     pub fn stats(&self) -> io::Result<Stats> {
         let pids = self.pids()?;
-        let mut stats = Stats { processes: pids.len(), cpu_time: None, memory_current: None, memory_peak: None };
+        let mut stats = Stats { processes: pids.len(), ..Stats::default() };
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => {
@@ -141,13 +147,38 @@ impl Container {
                 if stats.memory_current.is_none() {
                     stats.memory_current = unix::proc_rss_sum(&pids);
                 }
+                stats.oom_kills = cg.oom_kills();
             }
             Container::ProcessGroup(_) => {
                 stats.cpu_time = unix::proc_cpu_sum(&pids);
                 stats.memory_current = unix::proc_rss_sum(&pids);
             }
         }
+        let missing = [
+            (Statistic::CpuTime, stats.cpu_time.is_none()),
+            (Statistic::MemoryCurrent, stats.memory_current.is_none()),
+            (Statistic::MemoryPeak, stats.memory_peak.is_none()),
+            (Statistic::OomKills, stats.oom_kills.is_none()),
+        ];
+        for (stat, none) in missing {
+            if none {
+                let why = match self.stat_source(stat) {
+                    Err(why) => why,
+                    Ok(source) => format!("reading {source} failed"),
+                };
+                stats.set_unavailable(stat, why);
+            }
+        }
         Ok(stats)
+    }
+
+    /// Where each statistic of this container comes from, or why it is unavailable.
+    pub fn stat_source(&self, stat: Statistic) -> Result<String, String> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(cg) => cg.stat_source(stat),
+            Container::ProcessGroup(_) => unix::pgroup::stat_source(stat),
+        }
     }
 
     /// Makes sure the owner-death guard will tear this container down if the owner dies.

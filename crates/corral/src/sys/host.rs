@@ -2,6 +2,7 @@
 //! once (one empty container, a self-test child or two).
 
 use crate::host::{HostReport, SpawnPath};
+use crate::limits::Statistic;
 use crate::mechanism::{Mechanism, ParentDeathScope};
 
 use super::{Container, CreateError};
@@ -39,6 +40,7 @@ impl HostReport {
             parent_death_scope: ParentDeathScope::None,
             warden_problem: None,
             limits: Vec::new(),
+            statistics: Vec::new(),
         };
         (report.spawn_path, report.spawn_path_reason) = super::unix::spawn::path();
         let guard = super::guard::get().map(|_| ()).map_err(|e| e.to_string());
@@ -88,6 +90,44 @@ impl HostReport {
                 report.fallback_reason = Some(format!("{context}: {source}"))
             }
         }
+        report.statistics = statistics();
         report
     }
+}
+
+/// Where a run that collects statistics gets each one here: the container a run
+/// makes (with memory accounted where the host can), and for what the container
+/// lacks, the rusage corral reads when it waits for the run's processes.
+fn statistics() -> Vec<(Statistic, Result<String, String>)> {
+    use crate::limits::Limits;
+    let limits = Limits { account_memory: true, ..Limits::default() };
+    let sources: Vec<(Statistic, Result<String, String>)> = match Container::create(None, None, &limits, true) {
+        Ok(created) => {
+            let sources = Statistic::ALL.iter().map(|&s| (s, created.container.stat_source(s))).collect();
+            if let Err(failed) = created.container.release() {
+                failed.0.teardown_in_background();
+            }
+            sources
+        }
+        Err(CreateError::Unsupported(_, why) | CreateError::Limit(_, why)) => {
+            Statistic::ALL.iter().map(|&s| (s, Err(why.clone()))).collect()
+        }
+        Err(CreateError::Exhausted(context, source)) => {
+            Statistic::ALL.iter().map(|&s| (s, Err(format!("{context}: {source}")))).collect()
+        }
+    };
+    // The pidfd path reads each exit with its rusage (Linux).
+    let rusage = cfg!(target_os = "linux");
+    sources
+        .into_iter()
+        .map(|(stat, source)| {
+            let source = match source {
+                Err(why) if rusage && stat == Statistic::MemoryPeak => Ok(format!(
+                    "the largest peak resident set of the processes a run waited for (their rusage), at its end ({why})"
+                )),
+                other => other,
+            };
+            (stat, source)
+        })
+        .collect()
 }

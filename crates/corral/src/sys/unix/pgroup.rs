@@ -265,3 +265,24 @@ fn members(pgids: &[i32]) -> io::Result<Vec<u32>> {
 fn members(_pgids: &[i32]) -> io::Result<Vec<u32>> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "listing process-group members needs /proc"))
 }
+
+/// Where each statistic of process groups comes from, or why it is unavailable: there
+/// is no kernel account of a group, so live figures come from `/proc` (Linux) and a
+/// run's end adds the rusage of the processes corral waited for.
+pub(crate) fn stat_source(stat: crate::limits::Statistic) -> Result<String, String> {
+    use crate::limits::Statistic;
+    let proc_fs = cfg!(target_os = "linux");
+    let no_account =
+        "process groups have no memory accounting: the kernel counts OOM kills and peaks per memory cgroup";
+    match stat {
+        Statistic::Processes => Ok("a scan of the processes for members of the groups".into()),
+        Statistic::CpuTime if proc_fs => Ok(
+            "the live members' /proc/PID/stat (with their reaped children); at a run's end, the rusage of the processes corral waited for".into(),
+        ),
+        Statistic::CpuTime => Ok("at a run's end, the rusage of the processes corral waited for".into()),
+        Statistic::MemoryCurrent if proc_fs => Ok("the live members' resident sets (/proc/PID/status)".into()),
+        Statistic::MemoryCurrent => Err("this platform has no /proc to read live members' memory from".into()),
+        Statistic::MemoryPeak => Err(format!("{no_account}; a run reports the largest peak resident set of the processes corral waited for")),
+        Statistic::OomKills => Err(no_account.into()),
+    }
+}

@@ -111,6 +111,9 @@ pub(crate) struct Applied {
     pub v1: Vec<V1Dir>,
     /// Where memory is accounted: the v2 group directory or a v1 memory directory.
     pub memory_v2: bool,
+    /// Why memory is not accounted, when accounting alone was asked for and the
+    /// host could not give it.
+    pub memory_unavailable: Option<String>,
 }
 
 impl Applied {
@@ -134,30 +137,43 @@ impl Applied {
 /// the limit that cannot be enforced and why; whatever was created is removed.
 pub(crate) fn apply(dir: &Path, name: &str, spec: &Limits) -> Result<Applied, (&'static str, String)> {
     let mut applied = Applied::default();
-    let result = apply_into(dir, name, spec, &mut applied);
+    let result = apply_into(dir, name, spec, &mut applied, v1_hierarchies());
     if result.is_err() {
         let _ = applied.remove();
     }
     result.map(|()| applied)
 }
 
-fn apply_into(dir: &Path, name: &str, spec: &Limits, applied: &mut Applied) -> Result<(), (&'static str, String)> {
-    if spec.memory_max.is_some() || spec.account_memory {
-        let value = spec.memory_max.map_or("max".to_string(), |b| b.to_string());
+/// [`apply`] with `v1`, the hierarchies to fall back on.
+fn apply_into(
+    dir: &Path,
+    name: &str,
+    spec: &Limits,
+    applied: &mut Applied,
+    v1: &[V1Hierarchy],
+) -> Result<(), (&'static str, String)> {
+    if let Some(max) = spec.memory_max {
         if v2_has(dir, "memory") {
-            write(dir, "memory.max", &value).map_err(|e| ("memory_max", e))?;
+            write(dir, "memory.max", &max.to_string()).map_err(|e| ("memory_max", e))?;
             applied.memory_v2 = true;
         } else {
-            let d = v1_dir("memory", name, applied).map_err(|e| ("memory_max", e))?;
-            let v1_value = spec.memory_max.map_or("-1".to_string(), |b| b.to_string());
-            write(&d, "memory.limit_in_bytes", &v1_value).map_err(|e| ("memory_max", e))?;
+            let d = v1_dir("memory", name, applied, v1).map_err(|e| ("memory_max", e))?;
+            write(&d, "memory.limit_in_bytes", &max.to_string()).map_err(|e| ("memory_max", e))?;
+        }
+    } else if spec.account_memory {
+        // Accounting is asked for statistics: where the host cannot, the figures are
+        // missing (with this reason), and the group is made all the same.
+        if v2_has(dir, "memory") {
+            applied.memory_v2 = true;
+        } else if let Err(why) = v1_dir("memory", name, applied, v1) {
+            applied.memory_unavailable = Some(why);
         }
     }
     if let Some(n) = spec.max_processes {
         if v2_has(dir, "pids") {
             write(dir, "pids.max", &n.to_string()).map_err(|e| ("max_processes", e))?;
         } else {
-            let d = v1_dir("pids", name, applied).map_err(|e| ("max_processes", e))?;
+            let d = v1_dir("pids", name, applied, v1).map_err(|e| ("max_processes", e))?;
             write(&d, "pids.max", &n.to_string()).map_err(|e| ("max_processes", e))?;
         }
     }
@@ -167,7 +183,7 @@ fn apply_into(dir: &Path, name: &str, spec: &Limits, applied: &mut Applied) -> R
         if v2_has(dir, "cpu") {
             write(dir, "cpu.max", &format!("{quota} {period}")).map_err(|e| ("cpu_quota", e))?;
         } else {
-            let d = v1_dir("cpu", name, applied).map_err(|e| ("cpu_quota", e))?;
+            let d = v1_dir("cpu", name, applied, v1).map_err(|e| ("cpu_quota", e))?;
             write(&d, "cpu.cfs_period_us", &period.to_string()).map_err(|e| ("cpu_quota", e))?;
             write(&d, "cpu.cfs_quota_us", &quota.to_string()).map_err(|e| ("cpu_quota", e))?;
         }
@@ -175,8 +191,8 @@ fn apply_into(dir: &Path, name: &str, spec: &Limits, applied: &mut Applied) -> R
     Ok(())
 }
 
-fn v1_dir(controller: &'static str, name: &str, applied: &mut Applied) -> Result<PathBuf, String> {
-    let h = v1_hierarchies().iter().find(|h| h.controller == controller).ok_or_else(|| {
+fn v1_dir(controller: &'static str, name: &str, applied: &mut Applied, v1: &[V1Hierarchy]) -> Result<PathBuf, String> {
+    let h = v1.iter().find(|h| h.controller == controller).ok_or_else(|| {
         format!("neither a delegated v2 {controller} controller nor a v1 {controller} hierarchy on this host")
     })?;
     let path = h.base.join(name);
@@ -223,5 +239,32 @@ mod tests {
         assert_eq!(v1_own_path(own, "memory").as_deref(), Some("/process_api/abc"));
         assert_eq!(v1_own_path(own, "cpu").as_deref(), Some("/x"));
         assert_eq!(v1_own_path(own, "pids").as_deref(), Some("/"));
+    }
+
+    /// The decision alone, on a directory that only looks like a group (the interface
+    /// files present or not) and with no v1 hierarchy: a host that cannot account
+    /// memory still makes a group that only asks for accounting, and says why the
+    /// figures are missing; a memory limit there is refused.
+    #[test]
+    fn accounting_is_best_effort_and_a_limit_is_not() {
+        let bare = tempfile::tempdir().unwrap();
+        let accounting = Limits { account_memory: true, ..Limits::default() };
+        let mut applied = Applied::default();
+        apply_into(bare.path(), "g", &accounting, &mut applied, &[]).expect("accounting never refuses");
+        assert!(!applied.memory_v2 && applied.v1.is_empty());
+        let why = applied.memory_unavailable.expect("the reason is kept");
+        assert!(why.contains("neither a delegated v2 memory controller nor a v1 memory hierarchy"), "{why}");
+
+        let limit = Limits { memory_max: Some(1 << 30), account_memory: true, ..Limits::default() };
+        let err = apply_into(bare.path(), "g", &limit, &mut Applied::default(), &[]).unwrap_err();
+        assert_eq!(err.0, "memory_max");
+
+        // A delegated v2 memory controller: accounted where the group is, nothing written.
+        let v2 = tempfile::tempdir().unwrap();
+        fs::write(v2.path().join("memory.max"), "max\n").unwrap();
+        let mut applied = Applied::default();
+        apply_into(v2.path(), "g", &accounting, &mut applied, &[]).unwrap();
+        assert!(applied.memory_v2 && applied.memory_unavailable.is_none());
+        assert_eq!(fs::read_to_string(v2.path().join("memory.max")).unwrap(), "max\n");
     }
 }

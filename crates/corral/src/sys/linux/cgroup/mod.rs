@@ -112,9 +112,11 @@ impl Cgroup {
     /// Creates `corral-<our pid>-<n>` under our own cgroup. Any failure is the reason
     /// for falling back, as text.
     /// With `stats`, a reused directory's CPU time so far is read (a `cpu.stat` read
-    /// costs an rstat flush), so that [`cpu_time`](Self::cpu_time) counts this group's only.
-    pub fn create(stats: bool) -> Result<Cgroup, Lack> {
-        if let Some(mut cg) = pool().pop() {
+    /// costs an rstat flush), so that [`cpu_time`](Self::cpu_time) counts this group's
+    /// only. With `fresh`, the directory is a new one (its `memory.peak` is this
+    /// group's alone).
+    pub fn create(stats: bool, fresh: bool) -> Result<Cgroup, Lack> {
+        if let Some(mut cg) = (!fresh).then(|| pool().pop()).flatten() {
             cg.cpu_base_usec = if stats { cg.cpu_usec() } else { None };
             return Ok(cg);
         }
@@ -587,7 +589,7 @@ mod tests {
     async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
         let mut created = None;
         if !crate::sys::feature::require("cgroup-v2", || {
-            created = Some(Cgroup::create(true).map_err(|e| e.to_string())?);
+            created = Some(Cgroup::create(true, false).map_err(|e| e.to_string())?);
             Ok(())
         }) {
             return;
