@@ -4,7 +4,17 @@
 #![forbid(unsafe_code)]
 
 mod out;
+#[cfg(unix)]
 mod timeout;
+
+/// `corral timeout` is GNU timeout(1)'s, a Unix tool: on Windows it says so.
+#[cfg(not(unix))]
+mod timeout {
+    pub fn main(_args: &[std::ffi::OsString], _as_timeout: bool, _ignored: u64) -> u8 {
+        crate::out::stderr_line("timeout: corral timeout is not available on Windows; use corral run --timeout");
+        125
+    }
+}
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -223,6 +233,7 @@ fn main() -> ExitCode {
     let ignored = ignored_signals();
     // A caller that blocked signals must not keep them from our handlers (threads
     // started later inherit this mask, so it comes before any runtime).
+    #[cfg(unix)]
     let _ = corral::owner::unblock_signals(&timeout::forwarded());
     let _ = corral::owner::unblock_signals(&[Signal::Chld]);
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -236,6 +247,9 @@ fn main() -> ExitCode {
 /// comes from what the library recorded before it did; every other one is the
 /// caller's as it stands.
 fn ignored_signals() -> u64 {
+    if cfg!(not(unix)) {
+        return 0;
+    }
     let pipe = 1u64 << (Signal::Pipe.as_raw() - 1);
     let mask = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -452,6 +466,7 @@ where
     rt.block_on(async move {
         // A caller that ignores SIGCHLD would have our children reaped by the kernel
         // before we can wait for them: a handler of our own undoes that.
+        #[cfg(unix)]
         let _chld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child());
         let token = CancellationToken::new();
         let received = Arc::new(AtomicI32::new(0));
@@ -474,6 +489,7 @@ fn exit_for_error(e: &corral::Error) -> u8 {
 }
 
 /// SIGINT, SIGTERM and SIGHUP cancel the run; the first one received sets the exit code.
+#[cfg(unix)]
 fn forward_signals(token: CancellationToken, received: Arc<AtomicI32>) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt())?;
@@ -481,11 +497,29 @@ fn forward_signals(token: CancellationToken, received: Arc<AtomicI32>) -> std::i
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         let sig = tokio::select! {
-            _ = int.recv() => libc::SIGINT,
-            _ = term.recv() => libc::SIGTERM,
-            _ = hup.recv() => libc::SIGHUP,
+            _ = int.recv() => Signal::Int,
+            _ = term.recv() => Signal::Term,
+            _ = hup.recv() => Signal::Hup,
         };
-        received.store(sig, Ordering::SeqCst);
+        received.store(sig.as_raw(), Ordering::SeqCst);
+        token.cancel();
+    });
+    Ok(())
+}
+
+/// Ctrl-C and Ctrl-Break cancel the run (the cancel policy sends the tree
+/// CTRL_BREAK_EVENT, then ends the job after the grace); the exit code is then
+/// 128 + SIGINT's number, as on Unix.
+#[cfg(windows)]
+fn forward_signals(token: CancellationToken, received: Arc<AtomicI32>) -> std::io::Result<()> {
+    let mut c = tokio::signal::windows::ctrl_c()?;
+    let mut brk = tokio::signal::windows::ctrl_break()?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = c.recv() => {}
+            _ = brk.recv() => {}
+        }
+        received.store(Signal::Int.as_raw(), Ordering::SeqCst);
         token.cancel();
     });
     Ok(())
@@ -507,7 +541,7 @@ fn summary(out: &Output) -> serde_json::Value {
         Outcome::Signalled { signal, .. } => ("signalled", None, Some(signal)),
         Outcome::TimedOut => ("timed_out", None, None),
         Outcome::Cancelled => ("cancelled", None, None),
-        Outcome::OomKilled => ("oom_killed", None, Some(libc::SIGKILL)),
+        Outcome::OomKilled => ("oom_killed", None, Some(Signal::Kill.as_raw())),
     };
     let stats = out.stats.clone().unwrap_or_default();
     json!({

@@ -5,12 +5,15 @@
 //! tool not written in Rust, and the command inherits it closed.
 
 use std::io;
+#[cfg(unix)]
 use std::os::fd::BorrowedFd;
 
+#[cfg(unix)]
 use rustix::io::Errno;
 
 /// Writes all of `buf` to `fd` with raw `write(2)` calls: unlike `std::io::stdout()`,
 /// a closed descriptor (EBADF) is an error here, as it is for GNU's tools.
+#[cfg(unix)]
 fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         match rustix::io::write(fd, buf) {
@@ -25,10 +28,20 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
 
 /// Writes `text` to standard output; the error is the caller's to report.
 pub fn stdout(text: &str) -> io::Result<()> {
-    if corral::owner::stdio_closed_at_start()[1] {
-        return Err(Errno::BADF.into());
+    #[cfg(unix)]
+    {
+        if corral::owner::stdio_closed_at_start()[1] {
+            return Err(Errno::BADF.into());
+        }
+        write_all(rustix::stdio::stdout(), text.as_bytes())
     }
-    write_all(rustix::stdio::stdout(), text.as_bytes())
+    #[cfg(not(unix))]
+    {
+        use std::io::Write;
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    }
 }
 
 /// Writes one line to standard error. A closed or full stderr is not a failure of
@@ -40,7 +53,14 @@ pub fn stderr_line(line: &str) {
     let mut s = String::with_capacity(line.len() + 1);
     s.push_str(line);
     s.push('\n');
-    let _ = write_all(rustix::stdio::stderr(), s.as_bytes());
+    let _ = write_stderr(s.as_bytes());
+}
+
+fn write_stderr(buf: &[u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    return write_all(rustix::stdio::stderr(), buf);
+    #[cfg(not(unix))]
+    return io::Write::write_all(&mut io::stderr(), buf);
 }
 
 /// A `Write` for the tracing subscriber: stderr, errors dropped.
@@ -48,7 +68,7 @@ pub struct Stderr;
 
 impl io::Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _ = write_all(rustix::stdio::stderr(), buf);
+        let _ = write_stderr(buf);
         Ok(buf.len())
     }
 
@@ -59,5 +79,5 @@ impl io::Write for Stderr {
 
 /// Whether standard error is a terminal (log lines are coloured only then).
 pub fn stderr_is_terminal() -> bool {
-    rustix::termios::isatty(rustix::stdio::stderr())
+    std::io::IsTerminal::is_terminal(&io::stderr())
 }

@@ -1,4 +1,5 @@
 //! The `corral` binary: exit-code mapping, signal forwarding, --json, doctor.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

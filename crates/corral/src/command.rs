@@ -3,8 +3,7 @@
 //! [`Group::start`](crate::Group::start) do the spawning.
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use crate::retry::RetryPolicy;
 use crate::settings::{container_setters, run_setters, Settings};
 use crate::signal::Signal;
 use crate::stdio::{Stdin, Stdio};
+use crate::sys::Env;
 use crate::sys::{ChildIo, SpawnRequest};
 
 /// Which variables of the parent's environment the child starts from.
@@ -364,7 +364,7 @@ impl Command {
             return Err(Error::InvalidInput(format!("argument {} contains a NUL byte", i + 1)));
         }
         for key in self.env.keys() {
-            if key.is_empty() || has_nul(key) || key.as_bytes().contains(&b'=') {
+            if key.is_empty() || has_nul(key) || key.as_encoded_bytes().contains(&b'=') {
                 return Err(Error::InvalidInput(format!(
                     "environment variable name {:?} is empty or contains '=' or a NUL byte",
                     key.to_string_lossy()
@@ -411,13 +411,13 @@ impl Command {
         stdin: ChildIo,
         stdout: ChildIo,
         stderr: ChildIo,
-        pty_slave: Option<std::os::fd::OwnedFd>,
+        pty_slave: Option<crate::sys::PtySlave>,
     ) -> SpawnRequest<'a> {
         SpawnRequest {
             program: &prepared.program,
             arg0: &self.program,
             args: &self.args,
-            env: prepared.env.entries(),
+            env: &prepared.env,
             cwd: self.cwd.as_deref(),
             uid: self.uid,
             gid: self.gid,
@@ -443,18 +443,9 @@ impl Command {
     /// `KEY=VALUE` C string per variable, ready for `execve` (no sorted copy, no
     /// second conversion at spawn time).
     pub(crate) fn resolved_env(&self) -> Env {
-        let mut entries = Vec::new();
-        let mut push = |k: &OsStr, v: &OsStr| {
-            let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
-            kv.extend_from_slice(k.as_bytes());
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            // Our own environment holds C strings, and `validate` refused NUL bytes
-            // in the caller's variables, so this cannot fail.
-            if let Ok(c) = CString::new(kv) {
-                entries.push(c);
-            }
-        };
+        let mut env = Env::default();
+        // `validate` refused NUL bytes and '=' in the caller's variables.
+        let mut push = |k: &OsStr, v: &OsStr| env.push(k, v);
         match &self.inherit {
             Inherit::All => {
                 for (k, v) in std::env::vars_os() {
@@ -477,22 +468,33 @@ impl Command {
                 push(k, v);
             }
         }
-        Env(entries)
+        env
     }
 
     /// Finds the executable the way `execvp` would, so that a missing or
     /// non-executable program is a clear error before anything is spawned.
     pub(crate) fn resolve_program(&self, env: &Env) -> Result<PathBuf> {
         let program = Path::new(&self.program);
-        if self.program.as_bytes().contains(&b'/') {
+        if crate::sys::names_a_path(&self.program) {
             let target = match &self.cwd {
                 Some(cwd) if program.is_relative() => cwd.join(program),
                 _ => program.to_owned(),
             };
-            return match crate::sys::check_executable(&target) {
-                Ok(true) => Ok(program.to_owned()),
-                Err(e) => Err(self.permission_denied(&target, e)),
-                Ok(false) => Err(Error::ProgramNotFound { program: self.program_lossy() }),
+            let mut denied = None;
+            for (candidate, as_given) in
+                crate::sys::executable_candidates(&target).into_iter().zip(crate::sys::executable_candidates(program))
+            {
+                match crate::sys::check_executable(&candidate) {
+                    Ok(true) => return Ok(as_given),
+                    Err(e) => {
+                        denied.get_or_insert((candidate, e));
+                    }
+                    Ok(false) => {}
+                }
+            }
+            return match denied {
+                Some((path, e)) => Err(self.permission_denied(&path, e)),
+                None => Err(Error::ProgramNotFound { program: self.program_lossy() }),
             };
         }
         let path = env
@@ -505,13 +507,14 @@ impl Command {
             if dir.as_os_str().is_empty() {
                 continue;
             }
-            let candidate = dir.join(program);
-            match crate::sys::check_executable(&candidate) {
-                Ok(true) => return Ok(candidate),
-                Err(e) => {
-                    denied.get_or_insert((candidate, e));
+            for candidate in crate::sys::executable_candidates(&dir.join(program)) {
+                match crate::sys::check_executable(&candidate) {
+                    Ok(true) => return Ok(candidate),
+                    Err(e) => {
+                        denied.get_or_insert((candidate, e));
+                    }
+                    Ok(false) => {}
                 }
-                Ok(false) => {}
             }
         }
         match denied {
@@ -522,30 +525,6 @@ impl Command {
 
     fn permission_denied(&self, path: &Path, e: std::io::Error) -> Error {
         Error::PermissionDenied { what: format!("executing {}", path.display()), source: Some(e) }
-    }
-}
-
-/// A child's environment: `KEY=VALUE` entries.
-#[derive(Debug, Default)]
-pub(crate) struct Env(Vec<CString>);
-
-impl Env {
-    pub fn entries(&self) -> &[CString] {
-        &self.0
-    }
-
-    /// The entries split into name and value.
-    pub fn pairs(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
-        self.0.iter().filter_map(|e| {
-            let b = e.as_bytes();
-            let eq = b.iter().position(|&c| c == b'=')?;
-            Some((OsStr::from_bytes(&b[..eq]), OsStr::from_bytes(&b[eq + 1..])))
-        })
-    }
-
-    /// The value of `name`, if set.
-    pub fn get(&self, name: &str) -> Option<&OsStr> {
-        self.pairs().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 }
 
@@ -574,5 +553,5 @@ pub(crate) fn child_output(stdio: Stdio) -> ChildIo {
 }
 
 fn has_nul(s: &OsStr) -> bool {
-    s.as_bytes().contains(&0)
+    s.as_encoded_bytes().contains(&0)
 }

@@ -10,8 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use std::os::fd::OwnedFd;
-
 use futures_util::future::join_all;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -28,7 +26,7 @@ use crate::process::{feed_stdin, Profile, RunningProcess};
 use crate::settings::Settings;
 use crate::signal::Signal;
 use crate::stdio::{Stdin, Stdio};
-use crate::sys::ChildIo;
+use crate::sys::{ChildIo, OwnedPipe, PipeSource, DRAIN_WHEN_TREE_GONE};
 
 /// What one stage did.
 pub(crate) struct StageRun {
@@ -238,14 +236,14 @@ fn with_reaped(mut stats: Stats, profiles: &[Profile], mechanism: Mechanism) -> 
 /// reading ends the relay without an error and closes the terminal's master: the
 /// stage gets SIGHUP, as a producer on a broken pipe gets SIGPIPE, instead of blocking
 /// on a full terminal.
-async fn relay(mut pty: Pty, pipe: OwnedFd, tree_gone: &CancellationToken) -> std::io::Result<()> {
+async fn relay(mut pty: Pty, pipe: OwnedPipe, tree_gone: &CancellationToken) -> std::io::Result<()> {
     let mut pipe = crate::sys::pipe_writer(pipe)?;
     let mut buf = vec![0u8; 64 * 1024];
     let result: std::io::Result<()> = async {
         loop {
             let n = tokio::select! {
                 biased;
-                _ = tree_gone.cancelled() => crate::sys::read_available(&pty, &mut buf)?,
+                _ = tree_gone.cancelled(), if DRAIN_WHEN_TREE_GONE => pty.read_available(&mut buf)?,
                 n = pty.read(&mut buf) => n?,
             };
             if n == 0 {
@@ -261,7 +259,7 @@ async fn relay(mut pty: Pty, pipe: OwnedFd, tree_gone: &CancellationToken) -> st
     }
 }
 
-async fn read_pipe<R: AsyncRead + std::os::fd::AsFd + Unpin>(
+async fn read_pipe<R: AsyncRead + PipeSource + Unpin>(
     pipe: Option<R>,
     kind: StreamKind,
     cmd: &Command,

@@ -15,6 +15,7 @@ pub(crate) struct Limits {
     pub account_memory: bool,
 }
 
+#[cfg_attr(windows, allow(dead_code))]
 impl Limits {
     /// Whether no limit is asked for (accounting alone is no limit).
     pub fn is_empty(&self) -> bool {

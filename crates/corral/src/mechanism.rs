@@ -15,14 +15,20 @@ pub enum Mechanism {
     /// A POSIX process group per started process. A descendant that calls `setsid`
     /// (or `setpgid`) leaves it and escapes.
     ProcessGroup,
+    /// A Windows Job Object with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE` and no
+    /// breakaway: every descendant is in it, and the OS kills the whole job when its
+    /// last handle closes, the owner's death included.
+    JobObject,
 }
 
 impl Mechanism {
-    /// The short name used by the CLI and in tracing: `cgroup-v2`, `process-group`.
+    /// The short name used by the CLI and in tracing: `cgroup-v2`, `process-group`,
+    /// `job-object`.
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::CgroupV2 => "cgroup-v2",
             Mechanism::ProcessGroup => "process-group",
+            Mechanism::JobObject => "job-object",
         }
     }
 }
@@ -39,7 +45,8 @@ impl FromStr for Mechanism {
         match s.to_ascii_lowercase().as_str() {
             "cgroup" | "cgroup-v2" | "cgroupv2" | "cgroup2" => Ok(Mechanism::CgroupV2),
             "process-group" | "pgroup" | "processgroup" | "pgid" => Ok(Mechanism::ProcessGroup),
-            _ => Err(Error::InvalidInput(format!("unknown mechanism {s:?} (use cgroup or process-group)"))),
+            "job-object" | "job" | "jobobject" => Ok(Mechanism::JobObject),
+            _ => Err(Error::InvalidInput(format!("unknown mechanism {s:?} (use cgroup, process-group or job-object)"))),
         }
     }
 }
@@ -48,7 +55,8 @@ impl FromStr for Mechanism {
 /// `Drop` (SIGKILL, abort, the OOM killer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParentDeathScope {
-    /// Every descendant: the warden kills the cgroup.
+    /// Every descendant: the warden kills the cgroup; Windows kills the Job Object
+    /// when the owner's handle to it closes.
     WholeTree,
     /// Every process still in the group's process groups; a descendant that called
     /// `setsid` (or `setpgid`) has left them and survives.
@@ -61,7 +69,7 @@ impl ParentDeathScope {
     /// What a working owner-death guard reaches under `mechanism`.
     pub(crate) fn guarded(mechanism: Mechanism) -> ParentDeathScope {
         match mechanism {
-            Mechanism::CgroupV2 => ParentDeathScope::WholeTree,
+            Mechanism::CgroupV2 | Mechanism::JobObject => ParentDeathScope::WholeTree,
             Mechanism::ProcessGroup => ParentDeathScope::ProcessGroup,
         }
     }

@@ -35,5 +35,5 @@ impl fmt::Debug for RetryPolicy {
 /// ```
 pub fn is_transient(err: &Error) -> bool {
     matches!(err.kind(), ErrorKind::Spawn | ErrorKind::Io)
-        && crate::sys::os_error_class(err.raw_os_error()) == crate::sys::OsErrorClass::Transient
+        && crate::sys::os_error_class(err.raw_os_error()).is_transient()
 }

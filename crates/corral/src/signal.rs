@@ -6,6 +6,45 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(unix)]
+use libc as raw;
+
+/// Windows has no signals of its own for most of these: corral gives them the POSIX
+/// numbers (Linux's), which its cancel policy maps onto what Windows has (console
+/// control events, `TerminateJobObject`).
+#[cfg(not(unix))]
+mod raw {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGQUIT: i32 = 3;
+    pub const SIGILL: i32 = 4;
+    pub const SIGTRAP: i32 = 5;
+    pub const SIGABRT: i32 = 6;
+    pub const SIGBUS: i32 = 7;
+    pub const SIGFPE: i32 = 8;
+    pub const SIGKILL: i32 = 9;
+    pub const SIGUSR1: i32 = 10;
+    pub const SIGSEGV: i32 = 11;
+    pub const SIGUSR2: i32 = 12;
+    pub const SIGPIPE: i32 = 13;
+    pub const SIGALRM: i32 = 14;
+    pub const SIGTERM: i32 = 15;
+    pub const SIGCHLD: i32 = 17;
+    pub const SIGCONT: i32 = 18;
+    pub const SIGSTOP: i32 = 19;
+    pub const SIGTSTP: i32 = 20;
+    pub const SIGTTIN: i32 = 21;
+    pub const SIGTTOU: i32 = 22;
+    pub const SIGURG: i32 = 23;
+    pub const SIGXCPU: i32 = 24;
+    pub const SIGXFSZ: i32 = 25;
+    pub const SIGVTALRM: i32 = 26;
+    pub const SIGPROF: i32 = 27;
+    pub const SIGWINCH: i32 = 28;
+    pub const SIGIO: i32 = 29;
+    pub const SIGSYS: i32 = 31;
+}
+
 macro_rules! signals {
     ($($variant:ident = $raw:ident, $name:literal;)*) => {
         /// A Unix signal.
@@ -43,7 +82,7 @@ macro_rules! signals {
             /// The platform's number for this signal.
             pub fn as_raw(self) -> i32 {
                 match self {
-                    $(Signal::$variant => libc::$raw,)*
+                    $(Signal::$variant => raw::$raw,)*
                     Signal::Other(o) => o.0,
                 }
             }
@@ -58,9 +97,9 @@ macro_rules! signals {
 
             /// The signal with this number, if the platform has one: a variant for a
             /// portable signal, [`Signal::Other`] for the rest.
-            pub fn from_raw(raw: i32) -> Option<Signal> {
-                $(if raw == libc::$raw { return Some(Signal::$variant); })*
-                OtherSignal::new(raw).map(Signal::Other)
+            pub fn from_raw(number: i32) -> Option<Signal> {
+                $(if number == raw::$raw { return Some(Signal::$variant); })*
+                OtherSignal::new(number).map(Signal::Other)
             }
         }
     };
@@ -130,7 +169,7 @@ mod platform {
     pub(super) const NAMED: &[(i32, &str)] = &[(libc::SIGEMT, "SIGEMT"), (libc::SIGINFO, "SIGINFO")];
 
     #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-    pub(super) const ALIASES: &[(&str, i32)] = &[("IOT", libc::SIGABRT)];
+    pub(super) const ALIASES: &[(&str, i32)] = &[("IOT", super::raw::SIGABRT)];
     #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
     pub(super) fn realtime() -> Option<(i32, i32)> {
         None

@@ -1,6 +1,7 @@
 //! Bad input gets a typed error that names what was wrong, and leaks nothing: no
 //! process, no fd, no cgroup directory. One test in its own binary, so that no other
 //! test's fds or children disturb the counts.
+#![cfg(unix)]
 
 mod common;
 

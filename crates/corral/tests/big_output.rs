@@ -1,6 +1,7 @@
 //! Large outputs: no deadlock, bounded memory, every byte captured. One test in its
 //! own binary, so that the peak-RSS measurement sees only this work. (How fast, as
 //! bytes and as text, is measured by the benchmark, not asserted here.)
+#![cfg(unix)]
 
 use corral::{Command, Group, Outcome};
 

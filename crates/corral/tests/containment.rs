@@ -2,6 +2,7 @@
 //! future and a panic in the owner, no process of the tree is alive. Every test runs
 //! under every mechanism this host has (CgroupV2 via the hybrid `unified` mount here,
 //! and ProcessGroup forced).
+#![cfg(unix)]
 
 mod common;
 

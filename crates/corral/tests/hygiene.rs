@@ -1,5 +1,6 @@
 //! 1000 sequential runs leave the fd count and the zombie count where they started.
 //! One test in its own binary, so no other test's fds or children disturb the counts.
+#![cfg(unix)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Retries, supervision, readiness probes and group control, with real processes.
+#![cfg(unix)]
 
 mod common;
 

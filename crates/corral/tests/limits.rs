@@ -1,5 +1,6 @@
 //! Resource limits and stats, enforced for real on this host (cgroup v2 controllers
 //! where delegated, else the v1 hierarchies of a hybrid host like ours).
+#![cfg(unix)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! process-group id, a runtime dropped under a running child, a start outside any
 //! runtime, descriptor pressure, and a group used for thousands of runs. The owner
 //! process of some cases is this test binary re-run as the ignored `owner` helper.
+#![cfg(unix)]
 #![cfg(target_os = "linux")]
 
 mod common;

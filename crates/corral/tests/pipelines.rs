@@ -1,4 +1,5 @@
 //! Pipelines: real OS pipes between stages, one container, pipefail attribution.
+#![cfg(unix)]
 
 mod common;
 

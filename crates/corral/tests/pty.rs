@@ -1,5 +1,6 @@
 //! PTY mode: a real pseudo-terminal as the child's stdio and controlling terminal,
 //! inside the same container as any other process.
+#![cfg(unix)]
 
 mod common;
 

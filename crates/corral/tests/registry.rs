@@ -1,5 +1,6 @@
 //! The per-owner registry: local delivery, a swapped-in signaller, and a real remote
 //! authority (our own sshd on 127.0.0.1) through the forwarding signaller.
+#![cfg(unix)]
 
 mod common;
 

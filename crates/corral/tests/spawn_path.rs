@@ -3,6 +3,7 @@
 //! suite with too), what a child inherits (only its three standard descriptors and
 //! what was asked for), and that a group whose tree was killed still starts
 //! processes inside its cgroup. One binary of its own: no other test opens fds here.
+#![cfg(unix)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Line streaming, callbacks, tees, decoding and interactive stdin, with real processes.
+#![cfg(unix)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! cancellation, teardown) with the program's name, pid, mechanism, outcome and
 //! timings, and never its arguments, environment, working directory or output.
 //! Events are captured as structured records by a subscriber layer, not as text.
+#![cfg(unix)]
 
 use std::collections::BTreeMap;
 use std::fmt;

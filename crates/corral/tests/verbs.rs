@@ -1,5 +1,6 @@
 //! The verbs against real programs: capture, exit codes, signals, success rules,
 //! stdin, environment, working directory, and the blocking facade.
+#![cfg(unix)]
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! figure: `cargo run --release -p corral-bench --bin compare -- --only 10`.)
 //! Linux: the warden and its cgroup directories; the kqueue watcher of macOS and the
 //! BSDs is type-checked there by `.ci/lanes/other-unix`.
+#![cfg(unix)]
 #![cfg(target_os = "linux")]
 
 mod common;

@@ -41,6 +41,7 @@ impl Pty {
     }
 }
 
+#[cfg(unix)]
 impl std::os::fd::AsFd for Pty {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.master.as_fd()

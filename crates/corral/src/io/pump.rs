@@ -2,7 +2,6 @@
 //! line callback and feeds the line channel, as configured.
 
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -11,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::lines::LineSplitter;
 use super::queue::LineQueue;
 use super::{Line, LineCallback, LineOptions, Overflow, StreamKind, Tee, DEFAULT_MAX_LINE_LEN};
+use crate::sys::{PipeSource, DRAIN_WHEN_TREE_GONE};
 
 const READ_CHUNK: usize = 64 * 1024;
 /// The pipe size asked for on the reading end (the default is 64 KiB).
@@ -51,12 +51,12 @@ impl Pump {
     /// and returns the captured bytes (empty unless capturing).
     pub async fn run<R>(mut self, mut pipe: R, tree_gone: Option<CancellationToken>) -> io::Result<Vec<u8>>
     where
-        R: AsyncRead + AsFd + Unpin,
+        R: AsyncRead + PipeSource + Unpin,
     {
         let tree_gone = tree_gone.unwrap_or_default();
         // A bigger pipe means fewer wakeups per byte; the kernel may refuse (the
         // per-user pipe budget), and then the default size simply stays.
-        crate::sys::grow_pipe(pipe.as_fd(), PIPE_SIZE);
+        pipe.grow(PIPE_SIZE);
         let mut captured = Vec::new();
         let plain = self.tee.is_none() && self.splitter.is_none();
         let mut chunk = if plain { Vec::new() } else { vec![0u8; READ_CHUNK] };
@@ -68,14 +68,14 @@ impl Pump {
                 }
                 tokio::select! {
                     biased;
-                    _ = tree_gone.cancelled() => break,
+                    _ = tree_gone.cancelled(), if DRAIN_WHEN_TREE_GONE => break,
                     // read_buf is cancel-safe: nothing is lost when the other branch wins.
                     n = pipe.read_buf(&mut captured) => if n? == 0 { return Ok(captured) },
                 }
             } else {
                 let n = tokio::select! {
                     biased;
-                    _ = tree_gone.cancelled() => break,
+                    _ = tree_gone.cancelled(), if DRAIN_WHEN_TREE_GONE => break,
                     n = pipe.read(&mut chunk) => n?,
                 };
                 if n == 0 {
@@ -91,7 +91,7 @@ impl Pump {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut drained = 0;
         while drained < DRAIN_LIMIT {
-            match crate::sys::read_available(pipe.as_fd(), &mut buf)? {
+            match pipe.read_available(&mut buf)? {
                 0 => break,
                 n => {
                     self.dispatch(&buf[..n], &mut captured).await;

@@ -10,7 +10,11 @@ use super::cleanup;
 #[cfg(target_os = "linux")]
 use super::linux;
 use super::request::{SpawnFailure, SpawnRequest, Spawned};
-use super::{guard, unix, Lack};
+#[cfg(windows)]
+use super::windows;
+use super::Lack;
+#[cfg(unix)]
+use super::{guard, unix};
 use crate::limits::{Limits, Statistic, Stats};
 use crate::mechanism::Mechanism;
 use crate::signal::Signal;
@@ -19,7 +23,10 @@ use crate::signal::Signal;
 pub(crate) enum Container {
     #[cfg(target_os = "linux")]
     Cgroup(linux::cgroup::Cgroup),
+    #[cfg(unix)]
     ProcessGroup(unix::pgroup::ProcessGroups),
+    #[cfg(windows)]
+    Job(windows::job::Job),
 }
 
 /// Why a container could not be created.
@@ -48,12 +55,43 @@ impl Container {
     /// does not collect them saves a `cpu.stat` read).
     /// `warden`: whether the owner-death guard ends the container if the owner dies,
     /// and after what grace.
+    #[cfg_attr(windows, allow(unused_variables))]
     pub fn create(
         mechanism: Option<Mechanism>,
         warden: Option<Duration>,
         limits: &Limits,
         stats: bool,
     ) -> Result<Created, CreateError> {
+        #[cfg(windows)]
+        return Self::create_job(mechanism, limits);
+        #[cfg(unix)]
+        Self::create_unix(mechanism, warden, limits, stats)
+    }
+
+    /// Windows: a Job Object, which is its own owner-death guard (the OS closes a
+    /// dead owner's handles, and kill-on-close ends the job).
+    #[cfg(windows)]
+    fn create_job(mechanism: Option<Mechanism>, limits: &Limits) -> Result<Created, CreateError> {
+        if let Some(m) = mechanism.filter(|m| *m != Mechanism::JobObject) {
+            return Err(CreateError::Unsupported(m, "Windows contains processes in Job Objects".into()));
+        }
+        match windows::job::Job::create(limits) {
+            Ok(job) => Ok(Created { container: Container::Job(job), fallback_reason: None, warden_problem: None }),
+            Err(Ok((limit, reason))) => Err(CreateError::Limit(limit, reason)),
+            Err(Err(e)) => Err(CreateError::Exhausted("creating a Job Object".into(), e)),
+        }
+    }
+
+    #[cfg(unix)]
+    fn create_unix(
+        mechanism: Option<Mechanism>,
+        warden: Option<Duration>,
+        limits: &Limits,
+        stats: bool,
+    ) -> Result<Created, CreateError> {
+        if mechanism == Some(Mechanism::JobObject) {
+            return Err(CreateError::Unsupported(Mechanism::JobObject, "Job Objects are Windows's".into()));
+        }
         let pgroups = || Container::ProcessGroup(unix::pgroup::ProcessGroups::new(warden));
         // Only a host that lacks the cgroup mechanism is a reason to fall back; a
         // resource that ran out while making one is an error (falling back would hand
@@ -85,9 +123,10 @@ impl Container {
     }
 
     /// A cgroup, when the mechanism asked for (or the default) is one.
+    #[cfg(unix)]
     fn wanted_cgroup(mechanism: Option<Mechanism>, stats: bool, fresh: bool) -> Option<Result<Container, Lack>> {
         match mechanism {
-            Some(Mechanism::ProcessGroup) => None,
+            Some(Mechanism::ProcessGroup | Mechanism::JobObject) => None,
             Some(Mechanism::CgroupV2) | None => Some(Self::create_cgroup(stats, fresh)),
         }
     }
@@ -97,11 +136,12 @@ impl Container {
         linux::cgroup::Cgroup::create(stats, fresh).map(Container::Cgroup)
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(unix, not(target_os = "linux")))]
     fn create_cgroup(_stats: bool, _fresh: bool) -> Result<Container, Lack> {
         Err(Lack::Missing("cgroups exist only on Linux".into()))
     }
 
+    #[cfg(unix)]
     fn apply_limits(&mut self, limits: &Limits, fallback: Option<&str>) -> Result<(), CreateError> {
         match self {
             #[cfg(target_os = "linux")]
@@ -114,7 +154,9 @@ impl Container {
             }
             // Accounting alone is a request for statistics: process groups give what
             // they can, and nothing is refused.
+            #[cfg(unix)]
             Container::ProcessGroup(_) if limits.is_empty() => Ok(()),
+            #[cfg(unix)]
             Container::ProcessGroup(_) => Err(CreateError::Limit(
                 limits.first_name(),
                 format!(
@@ -130,7 +172,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.oom_kills(),
+            #[cfg(unix)]
             Container::ProcessGroup(_) => None,
+            #[cfg(windows)]
+            Container::Job(_) => None,
         }
     }
 
@@ -149,9 +194,15 @@ impl Container {
                 }
                 stats.oom_kills = cg.oom_kills();
             }
+            #[cfg(unix)]
             Container::ProcessGroup(_) => {
                 stats.cpu_time = unix::proc_cpu_sum(&pids);
                 stats.memory_current = unix::proc_rss_sum(&pids);
+            }
+            #[cfg(windows)]
+            Container::Job(job) => {
+                let s = job.stats()?;
+                (stats.processes, stats.cpu_time, stats.memory_peak) = (s.processes, s.cpu_time, s.memory_peak);
             }
         }
         let missing = [
@@ -177,20 +228,28 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.stat_source(stat),
+            #[cfg(unix)]
             Container::ProcessGroup(_) => unix::pgroup::stat_source(stat),
+            #[cfg(windows)]
+            Container::Job(_) => windows::job::Job::stat_source(stat),
         }
     }
 
     /// Makes sure the owner-death guard will tear this container down if the owner dies.
     /// (A process group takes its grace when it is created, in `add`.)
     #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+    #[cfg_attr(windows, allow(dead_code))]
     fn arm_warden(&mut self, grace: Duration) -> Result<(), Lack> {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.arm_warden(grace),
             // Each process group registers as it is created (in `add`); the guard
             // itself must be running.
+            #[cfg(unix)]
             Container::ProcessGroup(_) => guard::get().map(drop),
+            // The job is its own guard.
+            #[cfg(windows)]
+            Container::Job(_) => Ok(()),
         }
     }
 
@@ -198,7 +257,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(_) => Mechanism::CgroupV2,
+            #[cfg(unix)]
             Container::ProcessGroup(_) => Mechanism::ProcessGroup,
+            #[cfg(windows)]
+            Container::Job(_) => Mechanism::JobObject,
         }
     }
 
@@ -207,6 +269,7 @@ impl Container {
     pub fn cgroup_dir(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         match self {
             Container::Cgroup(cg) => Some(cg.dir()),
+            #[cfg(unix)]
             Container::ProcessGroup(_) => None,
         }
     }
@@ -215,7 +278,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => Some(cg.path()),
+            #[cfg(unix)]
             Container::ProcessGroup(_) => None,
+            #[cfg(windows)]
+            Container::Job(_) => None,
         }
     }
 
@@ -225,6 +291,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => unix::spawn::spawn(req, cg.placement()),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => {
                 // A PTY child leads a new session, hence a group of its own too.
                 #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
@@ -240,6 +307,8 @@ impl Container {
                 }
                 Ok(spawned)
             }
+            #[cfg(windows)]
+            Container::Job(job) => job.spawn(req),
         }
     }
 
@@ -248,7 +317,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.signal(sig),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.signal(sig),
+            #[cfg(windows)]
+            Container::Job(job) => job.signal(sig),
         }
     }
 
@@ -257,7 +329,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.kill().map(|_| ()),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.signal(Signal::Kill),
+            #[cfg(windows)]
+            Container::Job(job) => job.kill(),
         }
     }
 
@@ -271,9 +346,17 @@ impl Container {
                     cg.wait_empty(None).await?;
                 }
             }
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => {
                 pg.signal(Signal::Kill)?;
                 pg.wait_empty(None).await?;
+            }
+            #[cfg(windows)]
+            Container::Job(job) => {
+                if !job.is_empty()? {
+                    job.kill()?;
+                    job.wait_empty(None).await?;
+                }
             }
         }
         Ok(())
@@ -285,7 +368,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.wait_empty(limit).await,
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.wait_empty(limit).await,
+            #[cfg(windows)]
+            Container::Job(job) => job.wait_empty(limit).await,
         }
     }
 
@@ -300,7 +386,10 @@ impl Container {
                 }
                 Ok(())
             }
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.signal(if suspend { Signal::Stop } else { Signal::Cont }),
+            #[cfg(windows)]
+            Container::Job(job) => job.suspend(suspend),
         }
     }
 
@@ -309,7 +398,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(_) => Vec::new(),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.live_pgids(),
+            #[cfg(windows)]
+            Container::Job(_) => Vec::new(),
         }
     }
 
@@ -318,7 +410,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.adopt(pid),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.adopt(pid),
+            #[cfg(windows)]
+            Container::Job(job) => job.adopt(pid),
         }
     }
 
@@ -327,7 +422,10 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cg.pids(),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.pids(),
+            #[cfg(windows)]
+            Container::Job(job) => job.pids(),
         }
     }
 
@@ -340,10 +438,14 @@ impl Container {
                 let (cg, e) = *failed;
                 Box::new((Container::Cgroup(cg), e))
             }),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => {
                 pg.forget();
                 Ok(())
             }
+            // Empty: closing it kills nothing.
+            #[cfg(windows)]
+            Container::Job(_) => Ok(()),
         }
     }
 
@@ -357,7 +459,11 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => cleanup::defer(Box::new(move || cg.wait_empty_and_remove_blocking())),
+            #[cfg(unix)]
             Container::ProcessGroup(pg) => pg.forget(),
+            // Closing the handle (here) ends whatever the kill missed.
+            #[cfg(windows)]
+            Container::Job(_) => {}
         }
     }
 }

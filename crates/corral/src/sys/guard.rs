@@ -25,6 +25,7 @@ cfg_if::cfg_if! {
     } else {
         pub(crate) struct Guard;
 
+        #[allow(dead_code)]
         impl Guard {
             pub fn register_pgid(&self, _pgid: i32, _grace: std::time::Duration) -> std::io::Result<u64> {
                 Err(std::io::ErrorKind::Unsupported.into())

@@ -10,7 +10,10 @@ use super::{Container, CreateError};
 impl HostReport {
     /// Finds out what this host offers. Creates and releases one empty container.
     pub fn detect() -> HostReport {
+        #[cfg(unix)]
         let kernel = rustix::system::uname().release().to_string_lossy().into_owned();
+        #[cfg(windows)]
+        let kernel = "Windows".to_string();
         #[cfg(target_os = "linux")]
         let (cgroup2_mount, own_cgroup, cgroup_base) = match super::linux::cgroup::host() {
             Ok(h) => (Some(h.mount.clone()), Some(h.own.clone()), Some(h.base.clone())),
@@ -42,7 +45,15 @@ impl HostReport {
             limits: Vec::new(),
             statistics: Vec::new(),
         };
-        (report.spawn_path, report.spawn_path_reason) = super::unix::spawn::path();
+        #[cfg(unix)]
+        {
+            (report.spawn_path, report.spawn_path_reason) = super::unix::spawn::path();
+        }
+        #[cfg(windows)]
+        {
+            report.spawn_path_reason =
+                Some("Windows: std's CreateProcess, suspended, assigned to the job, then resumed".into());
+        }
         let guard = super::guard::get().map(|_| ()).map_err(|e| e.to_string());
         match Container::create(None, None, &Default::default(), false) {
             Ok(created) => {

@@ -15,15 +15,11 @@
 //! backends directly.
 #![allow(unsafe_code)]
 
-#[cfg(not(unix))]
-compile_error!("corral has backends for Linux, macOS and the BSDs; Windows is planned");
+#[cfg(not(any(unix, windows)))]
+compile_error!("corral has backends for Linux, macOS, the BSDs and Windows");
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 use std::time::Duration;
-
-use crate::signal::Signal;
 
 mod cleanup;
 mod container;
@@ -32,7 +28,10 @@ mod host;
 #[cfg(target_os = "linux")]
 mod linux;
 mod request;
+#[cfg(unix)]
 mod unix;
+#[cfg(windows)]
+mod windows;
 
 /// The test suite's one helper for host features, shared with the integration tests.
 #[cfg(test)]
@@ -40,136 +39,21 @@ mod unix;
 pub(crate) mod feature;
 
 pub(crate) use container::{Container, CreateError};
-pub(crate) use request::{ChildIo, SpawnFailure, SpawnRequest, Spawned};
-pub(crate) use unix::child::{Child, Exit};
-pub(crate) use unix::pty::{open as open_pty, stdout_size, PtyMaster};
+pub(crate) use request::{ChildIo, Env, SpawnFailure, SpawnRequest, Spawned};
 
-/// A new pipe, both ends close-on-exec: (read, write).
-pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    #[cfg(not(target_vendor = "apple"))]
-    return Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?);
-    // Apple has no pipe2: close-on-exec is set just after, as std does there.
-    #[cfg(target_vendor = "apple")]
-    {
-        let (r, w) = rustix::pipe::pipe()?;
-        unix::set_cloexec(&r)?;
-        unix::set_cloexec(&w)?;
-        Ok((r, w))
-    }
-}
-
-/// The write end of a pipe as an async writer (made non-blocking).
-pub(crate) fn pipe_writer(fd: OwnedFd) -> io::Result<tokio::net::unix::pipe::Sender> {
-    tokio::net::unix::pipe::Sender::from_owned_fd(fd)
-}
-
-/// Asks for a bigger pipe buffer on `fd` (fewer wake-ups per byte); Linux only, and
-/// the kernel may refuse (the per-user pipe budget): then the default stays.
-pub(crate) fn grow_pipe(fd: impl AsFd, bytes: usize) {
-    #[cfg(target_os = "linux")]
-    let _ = rustix::pipe::fcntl_setpipe_size(fd, bytes);
-    #[cfg(not(target_os = "linux"))]
-    let _ = (fd, bytes);
-}
-
-/// Reads what is in a non-blocking pipe or PTY now: `Ok(0)` when it is empty or at
-/// its end (a PTY whose session is over reads as the end).
-pub(crate) fn read_available(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match rustix::io::read(fd.as_fd(), &mut *buf) {
-            Ok(n) => return Ok(n),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::IO) => return Ok(0),
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Which of stdin, stdout and stderr the owner was started with closed (std has put
-/// `/dev/null` there since).
-pub(crate) fn stdio_closed_at_start() -> [bool; 3] {
-    unix::startup::stdio_closed()
-}
-
-/// Whether the owner was started with SIGPIPE ignored (std ignores it since).
-pub(crate) fn sigpipe_ignored_at_start() -> bool {
-    unix::startup::sigpipe_was_ignored()
-}
-
-/// Unblocks `signals` in the calling thread; threads it starts later inherit its mask.
-pub(crate) fn unblock_signals(signals: &[Signal]) -> io::Result<()> {
-    // SAFETY: the set is initialised by sigemptyset before use and only holds valid
-    // signal numbers; pthread_sigmask changes the calling thread's mask alone.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, s.as_raw());
-        }
-        match libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) {
-            0 => Ok(()),
-            e => Err(io::Error::from_raw_os_error(e)),
-        }
-    }
-}
-
-/// Ends this process the way `sig` ends one by default: its disposition reset,
-/// unblocked, raised. Should it not end the process (SIGCHLD, say), exits with
-/// 128 + its number, as a shell reports a process killed by it.
-pub(crate) fn exit_by_signal(sig: Signal) -> ! {
-    // SAFETY: signal(2) with SIG_DFL on a valid signal number, then raise(3) on our own
-    // process; neither touches memory of ours.
-    unsafe {
-        libc::signal(sig.as_raw(), libc::SIG_DFL);
-    }
-    let _ = unblock_signals(&[sig]);
-    // SAFETY: as above.
-    unsafe {
-        libc::raise(sig.as_raw());
-    }
-    std::process::exit(128 + sig.as_raw())
-}
-
-/// Sends `sig` to a process group: `Ok(false)` when no live process is in it (no such
-/// group, or, where `/proc` tells, only zombies: a leader kept unreaped so that its
-/// id stays reserved).
-pub(crate) fn signal_process_group(pgid: i32, sig: Signal) -> io::Result<bool> {
-    let p = rustix::process::Pid::from_raw(pgid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    #[cfg(target_os = "linux")]
-    if !unix::all_procs()?.iter().any(|s| s.pgrp == pgid && s.state != b'Z') {
-        return Ok(false);
-    }
-    match rustix::process::kill_process_group(p, unix::to_rustix(sig)) {
-        Ok(()) => Ok(true),
-        Err(rustix::io::Errno::SRCH) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// When a local process started (clock ticks since boot), to tell one incarnation of
-/// a pid from the next; `None` where unknown.
-pub(crate) fn start_time(pid: u32) -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    return unix::proc_stat(pid)?.start_time;
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        None
-    }
-}
-
-/// Whether `path` is a file we may execute: `Ok(false)` when it does not exist (or
-/// is not a file we could find), an error when it exists and may not be executed.
-pub(crate) fn check_executable(path: &Path) -> io::Result<bool> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => {
-            rustix::fs::access(path, rustix::fs::Access::EXEC_OK)?;
-            Ok(true)
-        }
-        Ok(_) => Err(io::Error::from_raw_os_error(libc::EACCES)),
-        Err(_) => Ok(false),
-    }
-}
+// The platform's side of the facade: the same names from each backend.
+#[cfg(unix)]
+pub(crate) use unix::{
+    child::{Child, Exit},
+    facade::*,
+    pty::{open as open_pty, stdout_size, PtyMaster},
+};
+#[cfg(windows)]
+pub(crate) use windows::{
+    child::{Child, Exit},
+    facade::*,
+    pty::{open as open_pty, stdout_size, PtyMaster},
+};
 
 /// Why a mechanism (a cgroup, the owner-death guard) could not be set up.
 #[derive(Debug)]
@@ -187,9 +71,10 @@ impl Lack {
     /// Classifies an I/O failure while setting something up.
     pub fn io(context: impl Into<String>, source: io::Error) -> Lack {
         let context = context.into();
-        match source.raw_os_error() {
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC) => Lack::Exhausted { context, source },
-            _ => Lack::Missing(format!("{context}: {source}")),
+        if os_error_class(source.raw_os_error()) == OsErrorClass::Exhausted {
+            Lack::Exhausted { context, source }
+        } else {
+            Lack::Missing(format!("{context}: {source}"))
         }
     }
 }
@@ -215,29 +100,29 @@ impl std::fmt::Display for Lack {
     }
 }
 
-/// The OS error classes the layers above tell apart.
+/// The OS error classes the layers above tell apart ([`os_error_class`] sorts the
+/// platform's error numbers into them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OsErrorClass {
     /// No such file or directory (or a path component is not a directory).
     NotFound,
-    /// Refused: EACCES or EPERM.
+    /// Refused: no permission.
     Denied,
     /// No such process.
     NoProcess,
-    /// The OS was short of something (processes, memory, descriptors) or the program
-    /// was being written: worth another try.
+    /// Descriptors, memory or space ran out: an error to return, not a reason to
+    /// fall back (also [`Transient`](Self::Transient) for a retry).
+    Exhausted,
+    /// The OS was short of something (processes) or the program was being written:
+    /// worth another try.
     Transient,
     Other,
 }
 
-/// Classifies an OS error number.
-pub(crate) fn os_error_class(errno: Option<i32>) -> OsErrorClass {
-    match errno {
-        Some(libc::ENOENT | libc::ENOTDIR) => OsErrorClass::NotFound,
-        Some(libc::EACCES | libc::EPERM) => OsErrorClass::Denied,
-        Some(libc::ESRCH) => OsErrorClass::NoProcess,
-        Some(libc::EAGAIN | libc::ENOMEM | libc::ETXTBSY | libc::EMFILE | libc::ENFILE) => OsErrorClass::Transient,
-        _ => OsErrorClass::Other,
+impl OsErrorClass {
+    /// Worth another try.
+    pub fn is_transient(self) -> bool {
+        matches!(self, OsErrorClass::Transient | OsErrorClass::Exhausted)
     }
 }
 

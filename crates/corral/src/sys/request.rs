@@ -1,15 +1,86 @@
 //! What the layers above hand to [`Container::spawn`](super::Container::spawn): a
 //! narrow, resolved request (never a `Command`), and what comes back.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
-use super::unix::child::Child;
+use super::{Child, OwnedPipe, PtySlave};
 use crate::signal::Signal;
+
+/// A child's whole environment, resolved by the layer above, held in the form the
+/// platform's spawn takes: `KEY=VALUE` C strings for `execve` on Unix (built once,
+/// not again at spawn time), name and value pairs on Windows.
+#[derive(Debug, Default)]
+pub(crate) struct Env {
+    #[cfg(unix)]
+    entries: Vec<std::ffi::CString>,
+    #[cfg(not(unix))]
+    pairs: Vec<(OsString, OsString)>,
+}
+
+impl Env {
+    /// No variable at all.
+    #[cfg(all(test, unix))]
+    pub const fn empty() -> Env {
+        #[cfg(unix)]
+        return Env { entries: Vec::new() };
+        #[cfg(not(unix))]
+        return Env { pairs: Vec::new() };
+    }
+
+    /// Adds `key=value`; the caller has refused NUL bytes and `=` in names.
+    pub fn push(&mut self, key: &OsStr, value: &OsStr) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let mut kv = Vec::with_capacity(key.len() + value.len() + 2);
+            kv.extend_from_slice(key.as_bytes());
+            kv.push(b'=');
+            kv.extend_from_slice(value.as_bytes());
+            if let Ok(c) = std::ffi::CString::new(kv) {
+                self.entries.push(c);
+            }
+        }
+        #[cfg(not(unix))]
+        self.pairs.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// The `KEY=VALUE` entries, for `execve`.
+    #[cfg(unix)]
+    pub fn entries(&self) -> &[std::ffi::CString] {
+        &self.entries
+    }
+
+    /// The entries as name and value.
+    pub fn pairs(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        #[cfg(unix)]
+        return self.entries.iter().filter_map(|e| {
+            use std::os::unix::ffi::OsStrExt;
+            let b = e.as_bytes();
+            let eq = b.iter().position(|&c| c == b'=')?;
+            Some((OsStr::from_bytes(&b[..eq]), OsStr::from_bytes(&b[eq + 1..])))
+        });
+        #[cfg(not(unix))]
+        return self.pairs.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
+    }
+
+    /// The value of `name`, if set (names compare as the platform compares them:
+    /// exactly on Unix, case-insensitively on Windows).
+    pub fn get(&self, name: &str) -> Option<&OsStr> {
+        self.pairs().find(|(k, _)| same_name(k, name)).map(|(_, v)| v)
+    }
+}
+
+fn same_name(key: &OsStr, name: &str) -> bool {
+    if cfg!(windows) {
+        key.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name))
+    } else {
+        key == name
+    }
+}
 
 /// One standard stream of a new child.
 #[derive(Debug)]
@@ -20,22 +91,23 @@ pub(crate) enum ChildIo {
     Null,
     /// A new pipe; our end comes back in [`Spawned`].
     Pipe,
-    /// This descriptor (a pipeline's pipe end).
-    Fd(OwnedFd),
+    /// This pipe end (a pipeline's).
+    Fd(OwnedPipe),
     /// The request's PTY slave.
     Pty,
 }
 
 /// A program to start, resolved and validated by the layer above.
 #[derive(Debug)]
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) struct SpawnRequest<'a> {
     /// The executable, resolved (found on `PATH`, checked executable).
     pub program: &'a Path,
     /// `argv[0]`: the program as the caller wrote it.
     pub arg0: &'a OsStr,
     pub args: &'a [OsString],
-    /// The whole environment, `KEY=VALUE`.
-    pub env: &'a [CString],
+    /// The whole environment.
+    pub env: &'a Env,
     pub cwd: Option<&'a Path>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -44,7 +116,7 @@ pub(crate) struct SpawnRequest<'a> {
     pub stderr: ChildIo,
     /// A PTY slave: the child leads a new session with it as the controlling
     /// terminal. Its stdout and stderr must be [`ChildIo::Pty`].
-    pub pty_slave: Option<OwnedFd>,
+    pub pty_slave: Option<PtySlave>,
     /// The signal the child gets when its parent (the thread that started it, or the
     /// whole owner) dies: Linux's `PR_SET_PDEATHSIG`; ignored elsewhere.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]

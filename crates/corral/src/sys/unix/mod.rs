@@ -3,6 +3,7 @@
 //! owner-death guard per platform.
 
 pub(crate) mod child;
+pub(crate) mod facade;
 pub(crate) mod pgroup;
 pub(crate) mod pty;
 pub(crate) mod spawn;

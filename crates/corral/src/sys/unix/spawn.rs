@@ -190,7 +190,7 @@ mod fast {
             program: req.program,
             arg0: req.arg0,
             args: req.args,
-            env: req.env,
+            env: req.env.entries(),
             cwd: req.cwd,
             cgroup,
             join: &join,
@@ -245,12 +245,8 @@ mod fast {
 fn portable(req: SpawnRequest<'_>, placement: Placement<'_>, tty: i32) -> Result<Spawned, SpawnFailure> {
     let mut c = tokio::process::Command::new(req.program);
     c.arg0(req.arg0).args(req.args).env_clear().kill_on_drop(false);
-    for entry in req.env {
-        let b = entry.as_bytes();
-        if let Some(eq) = b.iter().position(|&c| c == b'=') {
-            use std::os::unix::ffi::OsStrExt;
-            c.env(std::ffi::OsStr::from_bytes(&b[..eq]), std::ffi::OsStr::from_bytes(&b[eq + 1..]));
-        }
+    for (key, value) in req.env.pairs() {
+        c.env(key, value);
     }
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
@@ -400,12 +396,14 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
+
     fn request<'a>(program: &'a Path, cwd: Option<&'a Path>, stdin: ChildIo) -> SpawnRequest<'a> {
         SpawnRequest {
             program,
             arg0: program.as_os_str(),
             args: &[],
-            env: &[],
+            env: &NO_ENV,
             cwd,
             uid: None,
             gid: None,

@@ -587,6 +587,7 @@ mod tests {
     /// every member until none is left. Forced here by dropping the kill fd.
     #[tokio::test]
     async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
+        static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
         let mut created = None;
         if !crate::sys::feature::require("cgroup-v2", || {
             created = Some(Cgroup::create(true, false).map_err(|e| e.to_string())?);
@@ -601,7 +602,7 @@ mod tests {
             program: Path::new("/bin/sh"),
             arg0: "sh".as_ref(),
             args: &args,
-            env: &[],
+            env: &NO_ENV,
             cwd: None,
             uid: None,
             gid: None,

@@ -1,0 +1,177 @@
+//! The Unix side of the platform facade (`sys/mod.rs` re-exports all of it): pipes,
+//! signals of the owner, process groups for the registry, executables, errno classes.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::super::OsErrorClass;
+use crate::signal::Signal;
+
+/// One end of a pipe.
+pub(crate) type OwnedPipe = OwnedFd;
+/// A PTY's slave end, handed to the child.
+pub(crate) type PtySlave = OwnedFd;
+
+/// A pipe end the pumps read: what the platform can do with it beyond `AsyncRead`.
+pub(crate) trait PipeSource {
+    /// Asks for a bigger pipe buffer (fewer wake-ups per byte); Linux only, and the
+    /// kernel may refuse (the per-user pipe budget): then the default stays.
+    fn grow(&self, bytes: usize);
+    /// Reads what is in the (non-blocking) pipe now: `Ok(0)` when it is empty or at
+    /// its end (a PTY whose session is over reads as the end).
+    fn read_available(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Whether a pump stops waiting for the end of file once the tree is gone, and takes
+/// what is in the pipe: on Unix an escaped process (a setsid daemon) may hold the
+/// pipe open for ever.
+pub(crate) const DRAIN_WHEN_TREE_GONE: bool = true;
+
+impl<T: AsFd> PipeSource for T {
+    fn grow(&self, bytes: usize) {
+        #[cfg(target_os = "linux")]
+        let _ = rustix::pipe::fcntl_setpipe_size(self, bytes);
+        #[cfg(not(target_os = "linux"))]
+        let _ = bytes;
+    }
+
+    fn read_available(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match rustix::io::read(self.as_fd(), &mut *buf) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::IO) => return Ok(0),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Whether a program name is a path (used as it is) rather than a name to look up
+/// on `PATH`.
+pub(crate) fn names_a_path(program: &std::ffi::OsStr) -> bool {
+    program.as_encoded_bytes().contains(&b'/')
+}
+
+/// The files a program path may name: itself (Windows adds `PATHEXT`'s suffixes).
+pub(crate) fn executable_candidates(path: &Path) -> Vec<PathBuf> {
+    vec![path.to_owned()]
+}
+
+/// A new pipe, both ends close-on-exec: (read, write).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
+    return Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?);
+    // Apple has no pipe2: close-on-exec is set just after, as std does there.
+    #[cfg(target_vendor = "apple")]
+    {
+        let (r, w) = rustix::pipe::pipe()?;
+        super::set_cloexec(&r)?;
+        super::set_cloexec(&w)?;
+        Ok((r, w))
+    }
+}
+
+/// The write end of a pipe as an async writer (made non-blocking).
+pub(crate) fn pipe_writer(fd: OwnedFd) -> io::Result<tokio::net::unix::pipe::Sender> {
+    tokio::net::unix::pipe::Sender::from_owned_fd(fd)
+}
+
+/// Which of stdin, stdout and stderr the owner was started with closed (std has put
+/// `/dev/null` there since).
+pub(crate) fn stdio_closed_at_start() -> [bool; 3] {
+    super::startup::stdio_closed()
+}
+
+/// Whether the owner was started with SIGPIPE ignored (std ignores it since).
+pub(crate) fn sigpipe_ignored_at_start() -> bool {
+    super::startup::sigpipe_was_ignored()
+}
+
+/// Unblocks `signals` in the calling thread; threads it starts later inherit its mask.
+pub(crate) fn unblock_signals(signals: &[Signal]) -> io::Result<()> {
+    // SAFETY: the set is initialised by sigemptyset before use and only holds valid
+    // signal numbers; pthread_sigmask changes the calling thread's mask alone.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, s.as_raw());
+        }
+        match libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) {
+            0 => Ok(()),
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// Ends this process the way `sig` ends one by default: its disposition reset,
+/// unblocked, raised. Should it not end the process (SIGCHLD, say), exits with
+/// 128 + its number, as a shell reports a process killed by it.
+pub(crate) fn exit_by_signal(sig: Signal) -> ! {
+    // SAFETY: signal(2) with SIG_DFL on a valid signal number, then raise(3) on our own
+    // process; neither touches memory of ours.
+    unsafe {
+        libc::signal(sig.as_raw(), libc::SIG_DFL);
+    }
+    let _ = unblock_signals(&[sig]);
+    // SAFETY: as above.
+    unsafe {
+        libc::raise(sig.as_raw());
+    }
+    std::process::exit(128 + sig.as_raw())
+}
+
+/// Sends `sig` to a process group: `Ok(false)` when no live process is in it (no such
+/// group, or, where `/proc` tells, only zombies: a leader kept unreaped so that its
+/// id stays reserved).
+pub(crate) fn signal_process_group(pgid: i32, sig: Signal) -> io::Result<bool> {
+    let p = rustix::process::Pid::from_raw(pgid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    #[cfg(target_os = "linux")]
+    if !super::all_procs()?.iter().any(|s| s.pgrp == pgid && s.state != b'Z') {
+        return Ok(false);
+    }
+    match rustix::process::kill_process_group(p, super::to_rustix(sig)) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::SRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// When a local process started (clock ticks since boot), to tell one incarnation of
+/// a pid from the next; `None` where unknown.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    return super::proc_stat(pid)?.start_time;
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Whether `path` is a file we may execute: `Ok(false)` when it does not exist (or
+/// is not a file we could find), an error when it exists and may not be executed.
+pub(crate) fn check_executable(path: &Path) -> io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            rustix::fs::access(path, rustix::fs::Access::EXEC_OK)?;
+            Ok(true)
+        }
+        Ok(_) => Err(io::Error::from_raw_os_error(libc::EACCES)),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Classifies an OS error number.
+pub(crate) fn os_error_class(errno: Option<i32>) -> OsErrorClass {
+    match errno {
+        Some(libc::ENOENT | libc::ENOTDIR) => OsErrorClass::NotFound,
+        Some(libc::EACCES | libc::EPERM) => OsErrorClass::Denied,
+        Some(libc::ESRCH) => OsErrorClass::NoProcess,
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC) => OsErrorClass::Exhausted,
+        Some(libc::EAGAIN | libc::ETXTBSY) => OsErrorClass::Transient,
+        _ => OsErrorClass::Other,
+    }
+}

@@ -1,0 +1,132 @@
+//! The Windows side of the platform facade (`sys/mod.rs` re-exports all of it).
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::windows::io::OwnedHandle;
+use std::path::{Path, PathBuf};
+
+use super::super::OsErrorClass;
+use crate::signal::Signal;
+
+/// One end of a pipe.
+pub(crate) type OwnedPipe = OwnedHandle;
+/// A PTY's slave end (none exists on Windows yet).
+pub(crate) type PtySlave = OwnedHandle;
+
+/// A pipe end the pumps read: what the platform can do with it beyond `AsyncRead`.
+pub(crate) trait PipeSource {
+    /// A bigger pipe buffer: anonymous pipes keep the size they were made with.
+    fn grow(&self, bytes: usize);
+    /// What is in the pipe now: never asked for on Windows
+    /// ([`DRAIN_WHEN_TREE_GONE`] is false).
+    fn read_available(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Whether a pump stops waiting for the end of file once the tree is gone. Not on
+/// Windows: no process can leave a Job Object (breakaway is refused), so once the
+/// tree is gone every writer has closed the pipe and the end of file comes.
+pub(crate) const DRAIN_WHEN_TREE_GONE: bool = false;
+
+impl<T> PipeSource for T {
+    fn grow(&self, _bytes: usize) {}
+
+    fn read_available(&self, _buf: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+}
+
+/// A new pipe (read, write); neither end is inheritable until it is handed to a child.
+pub(crate) fn pipe() -> io::Result<(OwnedPipe, OwnedPipe)> {
+    let (r, w) = std::io::pipe()?;
+    Ok((r.into(), w.into()))
+}
+
+/// The write end of a pipe as an async writer (blocking writes on tokio's blocking
+/// pool: Windows has no readiness for anonymous pipes).
+pub(crate) fn pipe_writer(pipe: OwnedPipe) -> io::Result<tokio::fs::File> {
+    Ok(tokio::fs::File::from_std(std::fs::File::from(pipe)))
+}
+
+/// Windows starts no process with its standard handles "closed" the Unix way.
+pub(crate) fn stdio_closed_at_start() -> [bool; 3] {
+    [false; 3]
+}
+
+/// Windows has no SIGPIPE.
+pub(crate) fn sigpipe_ignored_at_start() -> bool {
+    false
+}
+
+/// Windows has no signal masks.
+pub(crate) fn unblock_signals(_signals: &[Signal]) -> io::Result<()> {
+    Ok(())
+}
+
+/// Ends this process with the status a shell gives a process killed by `sig`
+/// (Windows has no death by signal).
+pub(crate) fn exit_by_signal(sig: Signal) -> ! {
+    std::process::exit(128 + sig.as_raw())
+}
+
+/// Console process groups cannot be signalled safely by id alone (a reused id would
+/// reach a stranger), so the registry's process-group signals are not offered here.
+pub(crate) fn signal_process_group(_pgid: i32, sig: Signal) -> io::Result<bool> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, format!("sending {sig} to a process group by id on Windows")))
+}
+
+/// When a process started: not read on Windows yet.
+pub(crate) fn start_time(_pid: u32) -> Option<u64> {
+    None
+}
+
+/// Whether `path` is a file we may try to execute.
+pub(crate) fn check_executable(path: &Path) -> io::Result<bool> {
+    Ok(std::fs::metadata(path).is_ok_and(|m| m.is_file()))
+}
+
+/// Whether a program name is a path (used as it is) rather than a name to look up
+/// on `PATH`: it has a `/`, a `\` or a drive's `:`.
+pub(crate) fn names_a_path(program: &OsStr) -> bool {
+    program.as_encoded_bytes().iter().any(|b| matches!(b, b'/' | b'\\' | b':'))
+}
+
+/// The files a program path may name: itself if it has an extension, else itself
+/// with each of `PATHEXT`'s suffixes (`.COM;.EXE;.BAT;.CMD` by default), as
+/// `CreateProcess` and `cmd` look them up.
+pub(crate) fn executable_candidates(path: &Path) -> Vec<PathBuf> {
+    if path.extension().is_some() {
+        return vec![path.to_owned()];
+    }
+    let pathext = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".to_string());
+    pathext
+        .split(';')
+        .filter(|e| e.starts_with('.') && e.len() > 1)
+        .map(|ext| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(ext.to_ascii_lowercase());
+            PathBuf::from(p)
+        })
+        .collect()
+}
+
+/// Classifies a Windows error code.
+pub(crate) fn os_error_class(code: Option<i32>) -> OsErrorClass {
+    use windows_sys::Win32::Foundation::*;
+    match code.map(|c| c as u32) {
+        Some(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_DIRECTORY | ERROR_INVALID_NAME) => {
+            OsErrorClass::NotFound
+        }
+        Some(ERROR_ACCESS_DENIED) => OsErrorClass::Denied,
+        // What OpenProcess says of a pid no process has.
+        Some(ERROR_INVALID_PARAMETER) => OsErrorClass::NoProcess,
+        Some(
+            ERROR_NOT_ENOUGH_MEMORY
+            | ERROR_OUTOFMEMORY
+            | ERROR_TOO_MANY_OPEN_FILES
+            | ERROR_NO_SYSTEM_RESOURCES
+            | ERROR_COMMITMENT_LIMIT,
+        ) => OsErrorClass::Exhausted,
+        Some(ERROR_SHARING_VIOLATION) => OsErrorClass::Transient,
+        _ => OsErrorClass::Other,
+    }
+}
