@@ -639,6 +639,8 @@ fn doctor(as_json: bool) -> u8 {
     p!(
         "owner SIGKILLed:       {}",
         match r.parent_death_scope {
+            corral::group::ParentDeathScope::WholeTree if r.mechanism == Mechanism::JobObject =>
+                "Windows ends the whole job (kill-on-close, no breakaway)".to_string(),
             corral::group::ParentDeathScope::WholeTree => "the warden kills the whole tree (cgroup)".to_string(),
             corral::group::ParentDeathScope::ProcessGroup =>
                 "the warden kills the process group (a setsid escaper survives)".to_string(),

@@ -240,7 +240,15 @@ impl Group {
 
     /// Sends `sig` to every process in the group.
     pub fn signal(&self, sig: Signal) -> Result<()> {
-        self.container().signal(sig).map_err(|e| Error::io(format!("sending {sig} to the group"), e))
+        self.container().signal(sig).map_err(|e| match e.kind() {
+            // A signal the mechanism has no equivalent of (Windows's SIGUSR1, say).
+            std::io::ErrorKind::Unsupported => Error::Unsupported {
+                operation: "sending a signal",
+                mechanism: self.mechanism.to_string(),
+                reason: e.to_string(),
+            },
+            _ => Error::io(format!("sending {sig} to the group"), e),
+        })
     }
 
     /// Stops every process in the group: `cgroup.freeze` (returning once the kernel
@@ -306,12 +314,13 @@ impl Group {
         let started = Instant::now();
         if policy.signal() == Signal::Kill {
             self.kill()?;
-        } else {
-            self.signal(policy.signal())?;
-            if !self.wait_empty(Some(policy.grace())).await? {
-                tracing::debug!(mechanism = %self.mechanism, grace_ms = policy.grace().as_millis() as u64, "grace period over; killing the tree");
-                self.kill()?;
-            }
+        } else if let Err(e) = self.signal(policy.signal()) {
+            // Nothing to wait a grace period for: the policy's end is reached at once.
+            tracing::warn!(mechanism = %self.mechanism, signal = %policy.signal(), error = %e, "the cancel signal cannot be delivered; killing the tree");
+            self.kill()?;
+        } else if !self.wait_empty(Some(policy.grace())).await? {
+            tracing::debug!(mechanism = %self.mechanism, grace_ms = policy.grace().as_millis() as u64, "grace period over; killing the tree");
+            self.kill()?;
         }
         self.wait_empty(None).await?;
         tracing::debug!(

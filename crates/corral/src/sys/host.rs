@@ -58,6 +58,9 @@ impl HostReport {
         match Container::create(None, None, &Default::default(), false) {
             Ok(created) => {
                 report.mechanism = created.container.mechanism();
+                // A Job Object needs no guard: the OS closes a dead owner's handle, and
+                // kill-on-close ends the job.
+                let guard = if report.mechanism == Mechanism::JobObject { Ok(()) } else { guard };
                 report.parent_death_scope = match &guard {
                     Err(_) => ParentDeathScope::None,
                     Ok(()) => ParentDeathScope::guarded(report.mechanism),

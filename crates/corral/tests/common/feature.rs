@@ -54,6 +54,8 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("sshd", "OpenSSH's sshd, ssh and ssh-keygen are installed"),
     ("clone3", "the clone3 fast spawn path can be in force"),
     ("pid-reuse", "a pid can be forced for the next process (root, /proc/sys/kernel/ns_last_pid)"),
+    ("console-ctrl", "Windows: GenerateConsoleCtrlEvent reaches a child's console process group"),
+    ("job-accounting", "Windows: a Job Object accounts its processes' CPU time"),
 ];
 
 /// The environment variable that lists the features a CI lane declares absent.

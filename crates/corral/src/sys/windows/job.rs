@@ -131,13 +131,16 @@ impl Job {
             None => self.kill(),
             Some(event) => {
                 let leaders = self.leaders.lock().unwrap_or_else(|e| e.into_inner());
+                let mut result = Ok(());
                 for (pid, handle) in leaders.iter() {
                     // Only a live leader: its group id is still its own.
                     if alive(handle.as_handle()) {
-                        send_console_event(event, *pid)?;
+                        if let Err(e) = send_console_event(event, *pid) {
+                            result = result.and(Err(e));
+                        }
                     }
                 }
-                Ok(())
+                result
             }
         }
     }
