@@ -599,6 +599,7 @@ fn doctor(as_json: bool) -> u8 {
                 Ok(how) => json!({"enforced": true, "how": how}),
                 Err(why) => json!({"enforced": false, "why": why}),
             })).collect::<serde_json::Map<_, _>>(),
+            "platform_facts": r.platform_facts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "statistics": r.statistics.iter().map(|(s, source)| (s.name().to_string(), match source {
                 Ok(from) => json!({"available": true, "from": from}),
                 Err(why) => json!({"available": false, "why": why}),
@@ -621,17 +622,19 @@ fn doctor(as_json: bool) -> u8 {
         None => p!("why:                   a cgroup v2 directory can be created and written"),
     }
     p!("kernel:                {}", r.kernel);
-    p!("cgroup2 mount:         {}", path(&r.cgroup2_mount));
-    p!("own cgroup:            {}", r.own_cgroup.as_deref().unwrap_or("none"));
-    p!("group directories in:  {}", path(&r.cgroup_base));
-    p!("cgroup writable:       {}", yes(r.cgroup_writable));
-    p!("cgroup.kill:           {}", yes(r.cgroup_kill));
-    p!("cgroup.freeze:         {}", yes(r.cgroup_freeze));
-    p!(
-        "clone3 INTO_CGROUP:    {}",
-        r.clone3_into_cgroup.map_or("not tried (no cgroup)", |b| if b { "yes" } else { "no" })
-    );
-    p!("pidfd:                 {}", yes(r.pidfd));
+    if cfg!(target_os = "linux") {
+        p!("cgroup2 mount:         {}", path(&r.cgroup2_mount));
+        p!("own cgroup:            {}", r.own_cgroup.as_deref().unwrap_or("none"));
+        p!("group directories in:  {}", path(&r.cgroup_base));
+        p!("cgroup writable:       {}", yes(r.cgroup_writable));
+        p!("cgroup.kill:           {}", yes(r.cgroup_kill));
+        p!("cgroup.freeze:         {}", yes(r.cgroup_freeze));
+        p!(
+            "clone3 INTO_CGROUP:    {}",
+            r.clone3_into_cgroup.map_or("not tried (no cgroup)", |b| if b { "yes" } else { "no" })
+        );
+        p!("pidfd:                 {}", yes(r.pidfd));
+    }
     p!("spawn path:            {}", r.spawn_path);
     if let Some(why) = &r.spawn_path_reason {
         p!("  because:             {why}");
@@ -653,6 +656,9 @@ fn doctor(as_json: bool) -> u8 {
             Ok(how) => p!("limit {limit:14} enforced by the {how}"),
             Err(why) => p!("limit {limit:14} cannot be enforced: {why}"),
         }
+    }
+    for (fact, value) in &r.platform_facts {
+        p!("{:22} {value}", format!("{fact}:"));
     }
     for (stat, source) in &r.statistics {
         match source {

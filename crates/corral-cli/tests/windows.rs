@@ -50,4 +50,10 @@ fn doctor_reports_the_job_object() {
     assert_eq!(v["mechanism"], "job-object");
     assert_eq!(v["parent_death_scope"], "WholeTree");
     assert!(v["statistics"]["processes"]["available"] == true);
+    // Found by trying: Wine and Windows 8+ both allow nested jobs.
+    assert_eq!(v["platform_facts"]["nested jobs"], "yes", "{v}");
+    assert!(v["platform_facts"]["breakaway"].as_str().unwrap().starts_with("refused"));
+    let memory = &v["limits"]["memory_max"];
+    let said = memory["how"].as_str().or(memory["why"].as_str()).unwrap();
+    assert!(said.contains("Job Object"), "{v}");
 }

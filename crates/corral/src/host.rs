@@ -47,6 +47,9 @@ pub struct HostReport {
     /// For each statistic, where a run that collects statistics gets it on this host
     /// (with the default mechanism), or why it is unavailable.
     pub statistics: Vec<(Statistic, Result<String, String>)>,
+    /// Facts of this platform's mechanism, found by trying them: on Windows, whether
+    /// the owner is itself in a job, whether jobs nest here, and breakaway.
+    pub platform_facts: Vec<(&'static str, String)>,
 }
 
 /// How corral starts a process (see `corral doctor`).
@@ -67,7 +70,7 @@ impl std::fmt::Display for SpawnPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             SpawnPath::Clone3 => "clone3 (CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)",
-            SpawnPath::Portable => "portable (std::process::Command, fork + exec for a cgroup)",
+            SpawnPath::Portable => "portable (std::process::Command)",
         })
     }
 }

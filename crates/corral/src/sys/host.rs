@@ -44,6 +44,7 @@ impl HostReport {
             warden_problem: None,
             limits: Vec::new(),
             statistics: Vec::new(),
+            platform_facts: Vec::new(),
         };
         #[cfg(unix)]
         {
@@ -105,6 +106,19 @@ impl HostReport {
             }
         }
         report.statistics = statistics();
+        #[cfg(windows)]
+        {
+            report.platform_facts = super::windows::job::facts();
+            let wine = super::windows::under_wine();
+            report.limits = super::windows::job::LIMITS
+                .iter()
+                .map(|&(l, how)| match (wine, l) {
+                    (false, _) => (l, Ok(how.to_string())),
+                    (true, "cpu_quota") => (l, Err("Wine refuses a job CPU rate (error 87)".to_string())),
+                    (true, _) => (l, Err(format!("Wine accepts the {how} without enforcing it"))),
+                })
+                .collect();
+        }
         report
     }
 }

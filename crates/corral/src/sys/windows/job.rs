@@ -253,3 +253,60 @@ impl Job {
         }
     }
 }
+
+/// How each limit is set on a job (whether the OS enforces it is another matter:
+/// Wine accepts some and enforces none).
+pub(crate) const LIMITS: &[(&str, &str)] = &[
+    ("memory_max", "Job Object's job memory limit (JOB_OBJECT_LIMIT_JOB_MEMORY)"),
+    ("max_processes", "Job Object's active-process limit (JOB_OBJECT_LIMIT_ACTIVE_PROCESS)"),
+    ("cpu_quota", "Job Object's CPU rate hard cap, a share of the whole machine"),
+];
+
+/// What `corral doctor` reports of Job Objects here, found by trying: whether the
+/// owner is in a job itself, and whether a process can be in two jobs (nested jobs,
+/// Windows 8 and later), tried on a suspended `cmd.exe` that never runs.
+pub(crate) fn facts() -> Vec<(&'static str, String)> {
+    use windows_sys::Win32::System::JobObjects::IsProcessInJob;
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, CREATE_SUSPENDED};
+    let mut facts = Vec::new();
+    let mut in_job = 0;
+    // SAFETY: the pseudo-handle of our own process, a null job (any job) and a BOOL.
+    let owner = match unsafe { IsProcessInJob(GetCurrentProcess(), std::ptr::null_mut(), &mut in_job) } {
+        0 => format!("unknown ({})", io::Error::last_os_error()),
+        _ if in_job != 0 => "yes: corral's jobs nest inside it".to_string(),
+        _ => "no".to_string(),
+    };
+    facts.push(("owner in a job", owner));
+    let nested = (|| -> io::Result<String> {
+        let limits = Limits::default();
+        let (a, b) = (Job::create(&limits).map_err(job_error)?, Job::create(&limits).map_err(job_error)?);
+        let cmd = std::path::Path::new(&std::env::var_os("SystemRoot").unwrap_or_else(|| "C:\\Windows".into()))
+            .join("System32")
+            .join("cmd.exe");
+        let mut c = std::process::Command::new(cmd);
+        std::os::windows::process::CommandExt::creation_flags(&mut c, CREATE_SUSPENDED);
+        let mut child = c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn()?;
+        let process = child.as_handle();
+        let first = a.assign(process);
+        let second = first.as_ref().ok().map(|()| b.assign(process));
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(match (first, second) {
+            (Err(e), _) => format!("unknown: the first assignment failed ({e})"),
+            (Ok(()), Some(Ok(()))) => "yes".to_string(),
+            (Ok(()), Some(Err(e))) => format!("no ({e})"),
+            (Ok(()), None) => unreachable!("the second assignment follows a first that worked"),
+        })
+    })()
+    .unwrap_or_else(|e| format!("unknown ({e})"));
+    facts.push(("nested jobs", nested));
+    facts.push(("breakaway", "refused: corral's jobs never set JOB_OBJECT_LIMIT_BREAKAWAY_OK".to_string()));
+    facts
+}
+
+fn job_error(e: Result<(&'static str, String), io::Error>) -> io::Error {
+    match e {
+        Ok((limit, why)) => io::Error::other(format!("{limit}: {why}")),
+        Err(e) => e,
+    }
+}

@@ -25,6 +25,17 @@ pub(crate) const KILLED_EXIT_CODE: u32 = 0xCB49_4C4C;
 /// Ctrl-Break); reported as death by SIGINT.
 pub(crate) const CONTROL_C_EXIT: u32 = 0xC000_013A;
 
+/// Whether this is Wine rather than Windows (its ntdll exports `wine_get_version`):
+/// `corral doctor` says which Job Object features Wine only pretends to have.
+pub(crate) fn under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+    // SAFETY: NUL-terminated names; ntdll is loaded in every process.
+    unsafe {
+        let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+        !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
+    }
+}
+
 /// Takes ownership of a handle a Win32 call returned, or the last error when it
 /// returned null or `INVALID_HANDLE_VALUE`.
 fn owned(handle: HANDLE) -> io::Result<OwnedHandle> {
