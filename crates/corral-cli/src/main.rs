@@ -134,6 +134,19 @@ struct RunArgs {
     /// Show corral's log lines (info and above) on stderr; CORRAL_LOG=LEVEL overrides.
     #[arg(short, long)]
     verbose: bool,
+    /// A resource limit of the program itself, as prlimit(1) names it: nofile, core,
+    /// cpu, as, nproc or fsize = N, or SOFT:HARD ("unlimited" for none). Repeatable.
+    #[arg(long, value_parser = parse_rlimit, value_name = "NAME=LIMIT")]
+    rlimit: Vec<(corral::Rlimit, u64, u64)>,
+    /// The program's nice value (-20 to 19).
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    nice: Option<i32>,
+    /// The program's umask, in octal (such as 077).
+    #[arg(long, value_parser = parse_umask, value_name = "MODE")]
+    umask: Option<u32>,
+    /// The name the program sees as its argv[0].
+    #[arg(long, value_name = "NAME")]
+    arg0: Option<OsString>,
     /// Cap the tree's memory (bytes, or with K, M, G, T: 512M). An OOM kill exits 137.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     memory_max: Option<u64>,
@@ -218,6 +231,27 @@ fn parse_cores(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("{s} cores: it must be a positive, finite number"))
     }
+}
+
+/// `NAME=N` or `NAME=SOFT:HARD`, as prlimit(1) takes them.
+fn parse_rlimit(s: &str) -> Result<(corral::Rlimit, u64, u64), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("{s:?}: use NAME=LIMIT or NAME=SOFT:HARD"))?;
+    let limit: corral::Rlimit = name.parse().map_err(|e: corral::Error| e.to_string())?;
+    let number = |v: &str| -> Result<u64, String> {
+        match v {
+            "unlimited" | "infinity" => Ok(corral::UNLIMITED),
+            _ => v.parse().map_err(|_| format!("{v:?} is not a number of {limit} (or \"unlimited\")")),
+        }
+    };
+    let (soft, hard) = match value.split_once(':') {
+        Some((soft, hard)) => (number(soft)?, number(hard)?),
+        None => (number(value)?, number(value)?),
+    };
+    Ok((limit, soft, hard))
+}
+
+fn parse_umask(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8).map_err(|_| format!("{s:?} is not an octal mode such as 077"))
 }
 
 fn parse_cancel_signal(s: &str) -> Result<Signal, String> {
@@ -368,6 +402,18 @@ fn run(args: RunArgs) -> u8 {
         }
         if args.pty {
             cmd = cmd.pty(PtySize::of_stdout().unwrap_or_default());
+        }
+        for &(limit, soft, hard) in &args.rlimit {
+            cmd = cmd.rlimit(limit, soft, hard);
+        }
+        if let Some(n) = args.nice {
+            cmd = cmd.nice(n);
+        }
+        if let Some(m) = args.umask {
+            cmd = cmd.umask(m);
+        }
+        if let Some(name) = &args.arg0 {
+            cmd = cmd.arg0(name);
         }
         if let Some(b) = args.memory_max {
             cmd = cmd.memory_max(b);

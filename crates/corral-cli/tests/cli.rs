@@ -431,3 +431,25 @@ fn completions_and_man_page_from_the_same_definitions() {
     assert!(timeout.contains("kill\\-after") && timeout.contains("preserve\\-status"), "{timeout}");
     assert_eq!(code(&["man", "nosuch"]), 125);
 }
+
+/// The program's own knobs from the command line, read back by the program.
+#[test]
+fn run_sets_the_programs_rlimits_nice_umask_and_arg0() {
+    let out = corral()
+        .args(["run", "--rlimit", "nofile=100:200", "--rlimit", "core=0", "--nice", "5", "--umask", "027"])
+        .args(["--arg0", "named", "--", "/bin/sh", "-c"])
+        .arg("grep -E '^Max (open files|core)' /proc/self/limits; umask; cut -d' ' -f19 /proc/$$/stat; tr '\\0' ' ' < /proc/$$/cmdline")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0][4..6], ["0", "0"], "core: {stdout}");
+    assert_eq!(lines[1][3..5], ["100", "200"], "nofile: {stdout}");
+    assert_eq!(lines[2], ["0027"]);
+    assert_eq!(lines[3], ["5"]);
+    assert_eq!(lines[4][0], "named");
+    let bad = corral().args(["run", "--rlimit", "bogus=1", "--", "true"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bogus"));
+}

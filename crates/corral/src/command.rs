@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::io::{LineCallback, LineOptions, Overflow, Tee};
 use crate::pty_size::PtySize;
+use crate::resources::{ProcessResources, Rlimit};
 use crate::retry::RetryPolicy;
 use crate::settings::{container_setters, run_setters, Settings};
 use crate::signal::Signal;
@@ -54,6 +55,8 @@ pub struct Command {
     pub(crate) gid: Option<u32>,
     pub(crate) parent_death_signal: Option<Signal>,
     pub(crate) take_terminal: bool,
+    pub(crate) arg0: Option<OsString>,
+    pub(crate) resources: ProcessResources,
     pub(crate) stdin: Stdin,
     pub(crate) stdout: Stdio,
     pub(crate) stderr: Stdio,
@@ -78,6 +81,8 @@ impl Command {
             gid: None,
             parent_death_signal: None,
             take_terminal: false,
+            arg0: None,
+            resources: ProcessResources::default(),
             stdin: Stdin::Null,
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
@@ -210,6 +215,57 @@ impl Command {
     /// ```
     pub fn take_terminal(mut self, take: bool) -> Self {
         self.take_terminal = take;
+        self
+    }
+
+    /// The name the program sees as its `argv[0]` (`$0`), instead of the program as
+    /// written. Unix; Windows passes the program's own name.
+    ///
+    /// ```
+    /// use corral::Command;
+    /// let login_shell = Command::new("/bin/sh").arg0("-sh");
+    /// ```
+    pub fn arg0(mut self, name: impl AsRef<OsStr>) -> Self {
+        self.arg0 = Some(name.as_ref().to_owned());
+        self
+    }
+
+    /// Sets a resource limit of the started process (`setrlimit` between fork and
+    /// exec; its children inherit it): `soft` is what it is held to, `hard` the most
+    /// it may raise `soft` to ([`UNLIMITED`](crate::UNLIMITED) for none). Raising a
+    /// hard limit needs privilege: the kernel's refusal is the spawn's error, and
+    /// nothing is started. Unix.
+    ///
+    /// ```
+    /// use corral::{Command, Rlimit};
+    /// let cmd = Command::new("make").rlimit(Rlimit::Nofile, 256, 256).rlimit(Rlimit::Core, 0, 0);
+    /// ```
+    pub fn rlimit(mut self, limit: Rlimit, soft: u64, hard: u64) -> Self {
+        self.resources.rlimits.retain(|(r, _, _)| *r != limit);
+        self.resources.rlimits.push((limit, soft, hard));
+        self
+    }
+
+    /// The started process's nice value, from -20 (first) to 19 (last); lowering it
+    /// below the owner's needs privilege. Unix.
+    ///
+    /// ```
+    /// use corral::Command;
+    /// let background_job = Command::new("make").nice(10);
+    /// ```
+    pub fn nice(mut self, nice: i32) -> Self {
+        self.resources.nice = Some(nice);
+        self
+    }
+
+    /// The started process's file-mode creation mask (`umask`), such as `0o077`. Unix.
+    ///
+    /// ```
+    /// use corral::Command;
+    /// let private = Command::new("touch").arg("secret").umask(0o077);
+    /// ```
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.resources.umask = Some(mask);
         self
     }
 
@@ -354,6 +410,7 @@ impl Command {
 
     /// Checks everything that can be checked before anything is created.
     pub(crate) fn validate(&self) -> Result<()> {
+        self.resources.validate()?;
         if self.program.is_empty() {
             return Err(Error::InvalidInput("the program is empty".into()));
         }
@@ -415,7 +472,7 @@ impl Command {
     ) -> SpawnRequest<'a> {
         SpawnRequest {
             program: &prepared.program,
-            arg0: &self.program,
+            arg0: self.arg0.as_deref().unwrap_or(&self.program),
             args: &self.args,
             env: &prepared.env,
             cwd: self.cwd.as_deref(),
@@ -427,6 +484,7 @@ impl Command {
             pty_slave,
             parent_death_signal: self.parent_death_signal,
             foreground_terminal: self.take_terminal,
+            resources: &self.resources,
         }
     }
 

@@ -396,6 +396,15 @@ fn spawn_error(cmd: &Command, failure: SpawnFailure) -> Error {
                 },
             };
         }
+        SpawnFailure::Resources(e) => {
+            return Error::Spawn {
+                program: cmd.program_lossy(),
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!("the kernel refused the process's resource limits, nice value or umask: {e}"),
+                ),
+            }
+        }
         SpawnFailure::Placement(e) => {
             return Error::Spawn {
                 program: cmd.program_lossy(),

@@ -125,6 +125,8 @@ pub(crate) struct SpawnRequest<'a> {
     /// that group the foreground job of the owner's controlling terminal for the
     /// child's run, if the owner's group is the foreground one now.
     pub foreground_terminal: bool,
+    /// Resource limits, nice value and umask of the child itself.
+    pub resources: &'a crate::resources::ProcessResources,
 }
 
 /// A started child and our ends of its pipes.
@@ -143,6 +145,9 @@ pub(crate) enum SpawnFailure {
     /// Joining the container (a cgroup or a process group).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Placement(io::Error),
+    /// Applying the child's resource limits, nice value or umask.
+    #[cfg_attr(windows, allow(dead_code))]
+    Resources(io::Error),
     /// Executing the program, or anything else.
     Other(io::Error),
 }

@@ -58,11 +58,15 @@ pub(crate) enum Step {
     Chdir = 4,
     /// `execve` itself.
     Exec = 5,
+    /// Resource limits, nice value, umask.
+    Resources = 6,
 }
 
 impl Step {
     fn from_raw(v: u32) -> Option<Step> {
-        [Step::JoinCgroup, Step::Stdio, Step::Session, Step::Chdir, Step::Exec].into_iter().find(|s| *s as u32 == v)
+        [Step::JoinCgroup, Step::Stdio, Step::Session, Step::Chdir, Step::Exec, Step::Resources]
+            .into_iter()
+            .find(|s| *s as u32 == v)
     }
 }
 
@@ -113,6 +117,8 @@ pub(crate) struct Request<'a> {
     pub parent_death_signal: c_int,
     /// Leave SIGPIPE ignored (the owner was started so) rather than reset it.
     pub keep_sigpipe_ignored: bool,
+    /// The child's own resource limits, nice value and umask.
+    pub resources: &'a crate::sys::unix::resources::RawResources,
 }
 
 impl<'a> Request<'a> {
@@ -132,6 +138,7 @@ impl<'a> Request<'a> {
             stdio: [ChildFd::Inherit; 3],
             parent_death_signal: 0,
             keep_sigpipe_ignored: false,
+            resources: &NO_RESOURCES,
         }
     }
 }
@@ -164,9 +171,20 @@ struct Plan {
     /// Our pid, to tell whether we died before `PR_SET_PDEATHSIG` took hold.
     parent_pid: c_int,
     keep_sigpipe_ignored: bool,
+    /// (`RLIMIT_*`, soft, hard) entries.
+    rlimits: *const (c_int, u64, u64),
+    rlimits_len: usize,
+    set_nice: bool,
+    nice: c_int,
+    /// -1: leave it.
+    umask: c_int,
     failed_step: AtomicU32,
     errno: AtomicI32,
 }
+
+/// No resource settings (for requests built here).
+static NO_RESOURCES: crate::sys::unix::resources::RawResources =
+    crate::sys::unix::resources::RawResources { rlimits: Vec::new(), nice: None, umask: None };
 
 /// Set for good once the kernel (or a seccomp filter) refuses the clone3.
 static REFUSED: AtomicBool = AtomicBool::new(false);
@@ -247,6 +265,11 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         foreground_tty: req.foreground_tty,
         parent_death_signal: req.parent_death_signal,
         keep_sigpipe_ignored: req.keep_sigpipe_ignored,
+        rlimits: req.resources.rlimits.as_ptr(),
+        rlimits_len: req.resources.rlimits.len(),
+        set_nice: req.resources.nice.is_some(),
+        nice: req.resources.nice.unwrap_or(0),
+        umask: req.resources.umask.map_or(-1, |m| m as c_int),
         // SAFETY: getpid has no preconditions and cannot fail.
         parent_pid: unsafe { libc::getpid() },
         failed_step: AtomicU32::new(0),
@@ -496,7 +519,22 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
                 libc::kill(libc::getpid(), plan.parent_death_signal);
             }
         }
-        // 6. Working directory.
+        // 6. The child's own resource limits, nice value and umask.
+        for i in 0..plan.rlimits_len {
+            let (resource, cur, max) = *plan.rlimits.add(i);
+            let lim = libc::rlimit64 { rlim_cur: cur, rlim_max: max };
+            let none = std::ptr::null_mut::<libc::rlimit64>();
+            if libc::syscall(libc::SYS_prlimit64, 0, resource, &lim as *const libc::rlimit64, none) < 0 {
+                return (Step::Resources, errno());
+            }
+        }
+        if plan.set_nice && libc::syscall(libc::SYS_setpriority, libc::PRIO_PROCESS, 0, plan.nice) < 0 {
+            return (Step::Resources, errno());
+        }
+        if plan.umask >= 0 {
+            libc::syscall(libc::SYS_umask, plan.umask);
+        }
+        // 6b. Working directory.
         if !plan.cwd.is_null() && libc::chdir(plan.cwd) < 0 {
             return (Step::Chdir, errno());
         }

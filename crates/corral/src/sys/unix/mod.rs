@@ -6,6 +6,7 @@ pub(crate) mod child;
 pub(crate) mod facade;
 pub(crate) mod pgroup;
 pub(crate) mod pty;
+pub(crate) mod resources;
 pub(crate) mod spawn;
 pub(crate) mod startup;
 pub(crate) mod terminal;

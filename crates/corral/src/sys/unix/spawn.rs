@@ -30,12 +30,13 @@ pub(crate) enum Placement<'a> {
 /// Starts the child described by `req`, placed as `placement` says before it runs
 /// any code of its own.
 pub(crate) fn spawn(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, SpawnFailure> {
+    let resources = super::resources::RawResources::new(req.resources);
     // The terminal goes to the child's group only where the child has a group of its
     // own; in a cgroup it stays in ours, which already has the terminal.
     let own_group = matches!(placement, Placement::NewProcessGroup) && req.pty_slave.is_none();
     let terminal = (req.foreground_terminal && own_group).then(Terminal::lendable).flatten();
     let tty = terminal.as_ref().map_or(-1, Terminal::raw);
-    let spawned = spawn_placed(req, placement, tty);
+    let spawned = spawn_placed(req, placement, tty, &resources);
     // On failure the terminal comes back to us here, as it does when the child ends.
     spawned.map(|mut s| {
         if let Some(t) = terminal {
@@ -46,16 +47,21 @@ pub(crate) fn spawn(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<S
 }
 
 /// [`spawn`], with `tty` the terminal the child takes (-1: none).
-fn spawn_placed(req: SpawnRequest<'_>, placement: Placement<'_>, tty: i32) -> Result<Spawned, SpawnFailure> {
+fn spawn_placed(
+    req: SpawnRequest<'_>,
+    placement: Placement<'_>,
+    tty: i32,
+    resources: &super::resources::RawResources,
+) -> Result<Spawned, SpawnFailure> {
     #[cfg(target_os = "linux")]
     if crate::sys::linux::clone3::enabled() && req.uid.is_none() && req.gid.is_none() {
-        return match fast::spawn(req, &placement, tty) {
+        return match fast::spawn(req, &placement, tty, resources) {
             Ok(s) => Ok(s),
-            Err(fast::Outcome::Refused(req)) => portable(*req, placement, tty),
+            Err(fast::Outcome::Refused(req)) => portable(*req, placement, tty, resources),
             Err(fast::Outcome::Failed(f)) => Err(f),
         };
     }
-    portable(req, placement, tty)
+    portable(req, placement, tty, resources)
 }
 
 /// Which spawn path this process uses, and why not the fast one when it does not.
@@ -139,6 +145,7 @@ mod fast {
         req: SpawnRequest<'a>,
         placement: &Placement<'_>,
         tty: i32,
+        resources: &'a super::super::resources::RawResources,
     ) -> Result<Spawned, Outcome<'a>> {
         let fail = |e: io::Error| Outcome::Failed(SpawnFailure::Other(e));
         let streams = [
@@ -200,6 +207,7 @@ mod fast {
             stdio,
             parent_death_signal: req.parent_death_signal.map_or(0, |s| s.as_raw()),
             keep_sigpipe_ignored: crate::sys::unix::startup::sigpipe_was_ignored(),
+            resources,
         };
         let child = match clone3::spawn(&request) {
             Ok(child) => child,
@@ -213,6 +221,7 @@ mod fast {
                 return Err(Outcome::Failed(match step {
                     Step::Chdir => SpawnFailure::WorkingDir(e),
                     Step::JoinCgroup | Step::Session => SpawnFailure::Placement(e),
+                    Step::Resources => SpawnFailure::Resources(e),
                     Step::Stdio | Step::Exec => SpawnFailure::Other(e),
                 }))
             }
@@ -242,7 +251,12 @@ mod fast {
 
 /// The portable path: tokio's `Command` (std underneath), with the placement in a
 /// `pre_exec` hook where one is needed.
-fn portable(req: SpawnRequest<'_>, placement: Placement<'_>, tty: i32) -> Result<Spawned, SpawnFailure> {
+fn portable(
+    req: SpawnRequest<'_>,
+    placement: Placement<'_>,
+    tty: i32,
+    resources: &super::resources::RawResources,
+) -> Result<Spawned, SpawnFailure> {
     let mut c = tokio::process::Command::new(req.program);
     c.arg0(req.arg0).args(req.args).env_clear().kill_on_drop(false);
     for (key, value) in req.env.pairs() {
@@ -379,11 +393,25 @@ fn portable(req: SpawnRequest<'_>, placement: Placement<'_>, tty: i32) -> Result
             }
         }
     }
+    if !resources.is_empty() {
+        let resources = resources.clone();
+        // SAFETY: runs in the child between fork and exec: `apply` makes only
+        // async-signal-safe calls and allocates nothing (the values were converted
+        // before the fork); the error is built from the raw errno.
+        unsafe {
+            c.pre_exec(move || resources.apply().map_err(io::Error::from_raw_os_error));
+        }
+    }
     let mut child = c.spawn().map_err(|e| {
         // std reports a failed chdir with the bare errno, like a failed exec; tell
-        // them apart by looking at the directory again.
+        // them apart by looking at the directory again. EPERM and EINVAL with resource
+        // settings asked for are theirs (execve gives those only for set-id
+        // programs on nosuid mounts and the like).
         match req.cwd {
             Some(dir) if !dir.is_dir() => SpawnFailure::WorkingDir(e),
+            _ if !resources.is_empty() && matches!(e.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) => {
+                SpawnFailure::Resources(e)
+            }
             _ => SpawnFailure::Other(e),
         }
     })?;
@@ -397,6 +425,8 @@ mod tests {
     use std::path::Path;
 
     static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
+    static NO_RESOURCES: crate::resources::ProcessResources =
+        crate::resources::ProcessResources { rlimits: Vec::new(), nice: None, umask: None };
 
     fn request<'a>(program: &'a Path, cwd: Option<&'a Path>, stdin: ChildIo) -> SpawnRequest<'a> {
         SpawnRequest {
@@ -413,6 +443,7 @@ mod tests {
             pty_slave: None,
             parent_death_signal: None,
             foreground_terminal: false,
+            resources: &NO_RESOURCES,
         }
     }
 

@@ -20,6 +20,9 @@ pub(super) fn spawn(req: SpawnRequest<'_>, job: &Job) -> Result<Spawned, SpawnFa
     if req.uid.is_some() || req.gid.is_some() {
         return Err(unsupported("running as another user or group id"));
     }
+    if !req.resources.is_empty() {
+        return Err(unsupported("setting a process's rlimits, nice value or umask"));
+    }
     if req.pty_slave.is_some() {
         return Err(unsupported("PTY mode (ConPTY)"));
     }

@@ -588,6 +588,8 @@ mod tests {
     #[tokio::test]
     async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
         static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
+        static NO_RESOURCES: crate::resources::ProcessResources =
+            crate::resources::ProcessResources { rlimits: Vec::new(), nice: None, umask: None };
         let mut created = None;
         if !crate::sys::feature::require("cgroup-v2", || {
             created = Some(Cgroup::create(true, false).map_err(|e| e.to_string())?);
@@ -612,6 +614,7 @@ mod tests {
             pty_slave: None,
             parent_death_signal: None,
             foreground_terminal: false,
+            resources: &NO_RESOURCES,
         };
         let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
         let mut line = String::new();

@@ -1,0 +1,68 @@
+//! A child's own resource limits, nice value and umask, in the platform's numbers
+//! (converted before the fork), and applied in the child between fork and exec on
+//! the portable path (the clone3 path applies the same values with raw syscalls).
+
+use crate::resources::{ProcessResources, Rlimit, UNLIMITED};
+
+/// [`ProcessResources`] ready for the child: no conversion, no allocation after the fork.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawResources {
+    /// (`RLIMIT_*`, soft, hard), `RLIM_INFINITY` for none.
+    pub rlimits: Vec<(libc::c_int, u64, u64)>,
+    pub nice: Option<libc::c_int>,
+    pub umask: Option<u32>,
+}
+
+// `rlim_t` is u64 on Linux and macOS, i64 on FreeBSD: the casts are not all no-ops.
+#[allow(clippy::unnecessary_cast)]
+impl RawResources {
+    pub fn new(res: &ProcessResources) -> RawResources {
+        let value = |v: u64| if v == UNLIMITED { libc::RLIM_INFINITY as u64 } else { v };
+        RawResources {
+            rlimits: res.rlimits.iter().map(|&(r, soft, hard)| (resource(r), value(soft), value(hard))).collect(),
+            nice: res.nice,
+            umask: res.umask,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rlimits.is_empty() && self.nice.is_none() && self.umask.is_none()
+    }
+
+    /// Applies them to the calling process. Only async-signal-safe calls (setrlimit,
+    /// setpriority, umask), nothing allocated: safe between fork and exec. The raw
+    /// errno on failure.
+    pub fn apply(&self) -> Result<(), i32> {
+        let errno = || std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL);
+        for &(resource, cur, max) in &self.rlimits {
+            let lim = libc::rlimit { rlim_cur: cur as libc::rlim_t, rlim_max: max as libc::rlim_t };
+            // SAFETY: a valid resource number and a live rlimit on our stack.
+            if unsafe { libc::setrlimit(resource as _, &lim) } != 0 {
+                return Err(errno());
+            }
+        }
+        if let Some(nice) = self.nice {
+            // SAFETY: no pointer arguments; who 0 is this process.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) } != 0 {
+                return Err(errno());
+            }
+        }
+        if let Some(mask) = self.umask {
+            // SAFETY: umask cannot fail.
+            unsafe { libc::umask(mask as libc::mode_t) };
+        }
+        Ok(())
+    }
+}
+
+/// The platform's number for a limit.
+fn resource(r: Rlimit) -> libc::c_int {
+    (match r {
+        Rlimit::Nofile => libc::RLIMIT_NOFILE,
+        Rlimit::Core => libc::RLIMIT_CORE,
+        Rlimit::Cpu => libc::RLIMIT_CPU,
+        Rlimit::As => libc::RLIMIT_AS,
+        Rlimit::Nproc => libc::RLIMIT_NPROC,
+        Rlimit::Fsize => libc::RLIMIT_FSIZE,
+    }) as libc::c_int
+}

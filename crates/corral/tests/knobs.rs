@@ -1,0 +1,85 @@
+//! The knobs of the started process itself, read back from the child: resource
+//! limits (`/proc/self/limits`), the nice value (`/proc/self/stat`), the umask, and
+//! `argv[0]` (`/proc/PID/cmdline`). CI runs this file on both spawn paths (clone3 and,
+//! with `CORRAL_SPAWN_PATH=portable`, std's).
+#![cfg(target_os = "linux")]
+
+use corral::{Command, ErrorKind, Outcome, Rlimit, UNLIMITED};
+
+async fn sh(cmd: Command) -> String {
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.outcome, Outcome::Exited(0), "{}", out.stderr_str());
+    out.stdout_str().to_string()
+}
+
+/// The soft and hard values of one line of `/proc/self/limits`.
+fn limit_line(limits: &str, name: &str) -> (String, String) {
+    let line = limits.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {limits}"));
+    let mut f = line[name.len()..].split_whitespace();
+    (f.next().unwrap().to_string(), f.next().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn rlimits_are_the_childs_own() {
+    let limits = sh(Command::new("cat")
+        .arg("/proc/self/limits")
+        .rlimit(Rlimit::Nofile, 100, 200)
+        .rlimit(Rlimit::Core, 0, 0)
+        .rlimit(Rlimit::Cpu, 50, UNLIMITED)
+        .rlimit(Rlimit::Fsize, 1 << 20, 1 << 21)
+        .rlimit(Rlimit::As, 1 << 34, 1 << 35)
+        .rlimit(Rlimit::Nproc, 5000, 6000))
+    .await;
+    assert_eq!(limit_line(&limits, "Max open files"), ("100".into(), "200".into()));
+    assert_eq!(limit_line(&limits, "Max core file size"), ("0".into(), "0".into()));
+    assert_eq!(limit_line(&limits, "Max cpu time"), ("50".into(), "unlimited".into()));
+    assert_eq!(limit_line(&limits, "Max file size"), ((1u64 << 20).to_string(), (1u64 << 21).to_string()));
+    assert_eq!(limit_line(&limits, "Max address space"), ((1u64 << 34).to_string(), (1u64 << 35).to_string()));
+    assert_eq!(limit_line(&limits, "Max processes"), ("5000".into(), "6000".into()));
+    // The owner's own limits are untouched.
+    let ours = std::fs::read_to_string("/proc/self/limits").unwrap();
+    assert_ne!(limit_line(&ours, "Max open files").0, "100");
+    // A limit the child then hits: a file past its size limit (SIGXFSZ).
+    let out = Command::new("sh")
+        .args(["-c", "head -c 100000 /dev/zero > \"$1\"", "sh"])
+        .arg(tempfile::tempdir().unwrap().path().join("big"))
+        .rlimit(Rlimit::Fsize, 4096, 4096)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.success(), "writing past RLIMIT_FSIZE must fail: {out:?}");
+}
+
+#[tokio::test]
+async fn nice_umask_and_arg0_are_seen_by_the_child() {
+    // Field 19 of /proc/self/stat is the nice value (cut's own comm has no spaces).
+    let nice = sh(Command::new("cut").args(["-d", " ", "-f", "19", "/proc/self/stat"]).nice(7)).await;
+    assert_eq!(nice.trim(), "7");
+    let umask = sh(Command::new("sh").args(["-c", "umask"]).umask(0o027)).await;
+    assert_eq!(umask.trim(), "0027");
+    let argv =
+        sh(Command::new("/bin/sh").arg0("a-name-of-its-own").args(["-c", "tr '\\0' ' ' < /proc/$$/cmdline"])).await;
+    assert!(argv.starts_with("a-name-of-its-own -c "), "{argv:?}");
+}
+
+/// A value the kernel refuses is the spawn's error, naming what was refused (the
+/// run's group is closed on that path like on any spawn failure: `bad_input.rs`);
+/// values that cannot be right never reach the kernel.
+#[tokio::test]
+async fn refused_and_invalid_values_are_typed_errors() {
+    // Above /proc/sys/fs/nr_open: refused even to root.
+    let err = Command::new("true").rlimit(Rlimit::Nofile, 1 << 40, 1 << 40).output().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Spawn, "{err}");
+    assert!(err.to_string().contains("resource limits, nice value or umask"), "{err}");
+    for (cmd, what) in [
+        (Command::new("true").nice(20), "nice value 20"),
+        (Command::new("true").nice(-21), "nice value -21"),
+        (Command::new("true").rlimit(Rlimit::Core, 10, 5), "rlimit core"),
+        (Command::new("true").umask(0o1000), "umask 1000"),
+    ] {
+        let err = cmd.output().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    assert!("bogus".parse::<Rlimit>().unwrap_err().to_string().contains("bogus"));
+}
