@@ -144,6 +144,13 @@ struct RunArgs {
     /// The program's umask, in octal (such as 077).
     #[arg(long, value_parser = parse_umask, value_name = "MODE")]
     umask: Option<u32>,
+    /// The program's I/O class and level, as ionice(1): realtime, best-effort or idle,
+    /// then :0 to :7.
+    #[arg(long, value_name = "CLASS[:LEVEL]")]
+    ionice: Option<corral::IoPriority>,
+    /// The CPUs the program may run on, as taskset(1) -c: 0,2-3.
+    #[arg(long, value_parser = parse_cpus, value_name = "LIST")]
+    cpus: Option<CpuList>,
     /// The name the program sees as its argv[0].
     #[arg(long, value_name = "NAME")]
     arg0: Option<OsString>,
@@ -248,6 +255,29 @@ fn parse_rlimit(s: &str) -> Result<(corral::Rlimit, u64, u64), String> {
         None => (number(value)?, number(value)?),
     };
     Ok((limit, soft, hard))
+}
+
+/// A CPU list (one value to clap, which would take a bare `Vec` for many).
+#[derive(Clone, Debug)]
+struct CpuList(Vec<usize>);
+
+/// `0,2-3`, as taskset(1) -c reads it.
+fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let bad = || format!("{s:?} is not a CPU list such as 0,2-3");
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(CpuList(cpus))
 }
 
 fn parse_umask(s: &str) -> Result<u32, String> {
@@ -411,6 +441,12 @@ fn run(args: RunArgs) -> u8 {
         }
         if let Some(m) = args.umask {
             cmd = cmd.umask(m);
+        }
+        if let Some(p) = args.ionice {
+            cmd = cmd.io_priority(p);
+        }
+        if let Some(cpus) = &args.cpus {
+            cmd = cmd.cpu_affinity(cpus.0.iter().copied());
         }
         if let Some(name) = &args.arg0 {
             cmd = cmd.arg0(name);

@@ -449,6 +449,12 @@ fn run_sets_the_programs_rlimits_nice_umask_and_arg0() {
     assert_eq!(lines[2], ["0027"]);
     assert_eq!(lines[3], ["5"]);
     assert_eq!(lines[4][0], "named");
+    let out = corral()
+        .args(["run", "--ionice", "idle", "--cpus", "0", "--", "/bin/sh", "-c"])
+        .arg("ionice -p $$; grep Cpus_allowed_list /proc/self/status")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "idle\nCpus_allowed_list:\t0\n");
     let bad = corral().args(["run", "--rlimit", "bogus=1", "--", "true"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bogus"));

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::io::{LineCallback, LineOptions, Overflow, Tee};
 use crate::pty_size::PtySize;
-use crate::resources::{ProcessResources, Rlimit};
+use crate::resources::{IoPriority, ProcessResources, Rlimit};
 use crate::retry::RetryPolicy;
 use crate::settings::{container_setters, run_setters, Settings};
 use crate::signal::Signal;
@@ -255,6 +255,31 @@ impl Command {
     /// ```
     pub fn nice(mut self, nice: i32) -> Self {
         self.resources.nice = Some(nice);
+        self
+    }
+
+    /// The started process's I/O scheduling class and level (`ioprio_set`, as
+    /// `ionice(1)`). Linux; elsewhere the spawn is refused as unsupported.
+    ///
+    /// ```
+    /// use corral::{Command, IoPriority};
+    /// let backup = Command::new("tar").io_priority(IoPriority::Idle);
+    /// ```
+    pub fn io_priority(mut self, priority: IoPriority) -> Self {
+        self.resources.io_priority = Some(priority);
+        self
+    }
+
+    /// The CPUs the started process may run on (`sched_setaffinity`); a CPU the
+    /// machine does not have is the kernel's refusal. Linux; elsewhere the spawn is
+    /// refused as unsupported.
+    ///
+    /// ```
+    /// use corral::Command;
+    /// let pinned = Command::new("make").cpu_affinity([0, 1]);
+    /// ```
+    pub fn cpu_affinity(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.resources.cpus = Some(cpus.into_iter().collect());
         self
     }
 

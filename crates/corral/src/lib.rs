@@ -110,7 +110,7 @@ pub use group::{Group, GroupBuilder};
 pub use mechanism::Mechanism;
 pub use outcome::Outcome;
 pub use process::RunningProcess;
-pub use resources::{Rlimit, UNLIMITED};
+pub use resources::{IoPriority, Rlimit, UNLIMITED};
 pub use run::{Output, TextOutput};
 pub use settings::ShutdownPolicy;
 pub use signal::{OtherSignal, ParseSignalError, Signal};

@@ -63,6 +63,61 @@ impl FromStr for Rlimit {
     }
 }
 
+/// An I/O scheduling class and level (Linux's `ioprio_set`, as `ionice(1)` sets it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IoPriority {
+    /// Served first; level 0 (highest) to 7. Needs privilege.
+    RealTime(u8),
+    /// The default class; level 0 (highest) to 7.
+    BestEffort(u8),
+    /// Served only when no one else wants the disk.
+    Idle,
+}
+
+impl IoPriority {
+    /// The kernel's `ioprio` value: class << 13 | level.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub(crate) fn raw(self) -> u32 {
+        match self {
+            IoPriority::RealTime(l) => (1 << 13) | u32::from(l),
+            IoPriority::BestEffort(l) => (2 << 13) | u32::from(l),
+            IoPriority::Idle => 3 << 13,
+        }
+    }
+}
+
+impl FromStr for IoPriority {
+    type Err = Error;
+    /// `CLASS[:LEVEL]` as `ionice(1)` names classes: `realtime`/`1`, `best-effort`/`2`,
+    /// `idle`/`3`; the level defaults to 4.
+    fn from_str(s: &str) -> Result<IoPriority> {
+        let bad =
+            || Error::InvalidInput(format!("I/O priority {s:?} (use realtime, best-effort or idle, then :0 to :7)"));
+        let (class, level) = match s.split_once(':') {
+            Some((c, l)) => (c, Some(l.parse::<u8>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let p = match class.to_ascii_lowercase().as_str() {
+            "realtime" | "real-time" | "1" => IoPriority::RealTime(level.unwrap_or(4)),
+            "best-effort" | "besteffort" | "2" => IoPriority::BestEffort(level.unwrap_or(4)),
+            "idle" | "3" if level.is_none() => IoPriority::Idle,
+            _ => return Err(bad()),
+        };
+        p.validate().map(|()| p)
+    }
+}
+
+impl IoPriority {
+    fn validate(self) -> Result<()> {
+        match self {
+            IoPriority::RealTime(l) | IoPriority::BestEffort(l) if l > 7 => {
+                Err(Error::InvalidInput(format!("I/O priority level {l} (it must be from 0 to 7)")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The value for "no limit" (`RLIM_INFINITY`).
 pub const UNLIMITED: u64 = u64::MAX;
 
@@ -73,12 +128,26 @@ pub(crate) struct ProcessResources {
     pub rlimits: Vec<(Rlimit, u64, u64)>,
     pub nice: Option<i32>,
     pub umask: Option<u32>,
+    /// Linux's I/O priority.
+    pub io_priority: Option<IoPriority>,
+    /// The CPUs the process may run on (Linux's `sched_setaffinity`).
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl ProcessResources {
+    /// Nothing asked for.
+    #[cfg(all(test, unix))]
+    pub const fn none() -> ProcessResources {
+        ProcessResources { rlimits: Vec::new(), nice: None, umask: None, io_priority: None, cpus: None }
+    }
+
     #[cfg_attr(unix, allow(dead_code))]
     pub fn is_empty(&self) -> bool {
-        self.rlimits.is_empty() && self.nice.is_none() && self.umask.is_none()
+        self.rlimits.is_empty()
+            && self.nice.is_none()
+            && self.umask.is_none()
+            && self.io_priority.is_none()
+            && self.cpus.is_none()
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -91,6 +160,17 @@ impl ProcessResources {
         }
         if let Some(n) = self.nice.filter(|n| !(-20..=19).contains(n)) {
             return Err(Error::InvalidInput(format!("nice value {n} (it must be from -20 to 19)")));
+        }
+        if let Some(p) = self.io_priority {
+            p.validate()?;
+        }
+        if let Some(cpus) = &self.cpus {
+            if cpus.is_empty() {
+                return Err(Error::InvalidInput("a CPU affinity with no CPU".into()));
+            }
+            if let Some(c) = cpus.iter().find(|&&c| c >= 1024) {
+                return Err(Error::InvalidInput(format!("CPU {c} (corral takes CPUs 0 to 1023)")));
+            }
         }
         if let Some(m) = self.umask.filter(|m| *m > 0o777) {
             return Err(Error::InvalidInput(format!("umask {m:o} (it must be at most 777 in octal)")));

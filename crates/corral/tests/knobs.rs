@@ -4,7 +4,7 @@
 //! with `CORRAL_SPAWN_PATH=portable`, std's).
 #![cfg(target_os = "linux")]
 
-use corral::{Command, ErrorKind, Outcome, Rlimit, UNLIMITED};
+use corral::{Command, ErrorKind, IoPriority, Outcome, Rlimit, UNLIMITED};
 
 async fn sh(cmd: Command) -> String {
     let out = cmd.output().await.unwrap();
@@ -82,4 +82,31 @@ async fn refused_and_invalid_values_are_typed_errors() {
         assert!(err.to_string().contains(what), "{err}");
     }
     assert!("bogus".parse::<Rlimit>().unwrap_err().to_string().contains("bogus"));
+}
+
+/// The I/O class and level as `ionice -p` reports them, and the CPUs the process may
+/// run on from its own `/proc/self/status`.
+#[tokio::test]
+async fn io_priority_and_cpu_affinity_are_seen_by_the_child() {
+    let ionice = sh(Command::new("sh").args(["-c", "ionice -p $$"]).io_priority(IoPriority::BestEffort(6))).await;
+    assert_eq!(ionice.trim(), "best-effort: prio 6");
+    let ionice = sh(Command::new("sh").args(["-c", "ionice -p $$"]).io_priority(IoPriority::Idle)).await;
+    assert_eq!(ionice.trim(), "idle");
+    let allowed = sh(Command::new("grep").args(["Cpus_allowed_list", "/proc/self/status"]).cpu_affinity([0])).await;
+    assert_eq!(allowed.split_whitespace().last(), Some("0"), "{allowed}");
+    // A CPU this machine does not have: the kernel refuses the whole set.
+    let err = Command::new("true").cpu_affinity([1000]).output().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Spawn, "{err}");
+    for (cmd, what) in [
+        (Command::new("true").io_priority(IoPriority::BestEffort(8)), "level 8"),
+        (Command::new("true").cpu_affinity([]), "no CPU"),
+        (Command::new("true").cpu_affinity([4096]), "CPU 4096"),
+    ] {
+        let err = cmd.output().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    assert_eq!("idle".parse::<IoPriority>().unwrap(), IoPriority::Idle);
+    assert_eq!("best-effort:3".parse::<IoPriority>().unwrap(), IoPriority::BestEffort(3));
+    assert!("idle:3".parse::<IoPriority>().is_err());
 }

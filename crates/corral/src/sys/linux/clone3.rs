@@ -178,13 +178,22 @@ struct Plan {
     nice: c_int,
     /// -1: leave it.
     umask: c_int,
+    /// -1: leave it.
+    ioprio: c_int,
+    /// Null: leave it.
+    cpus: *const libc::cpu_set_t,
     failed_step: AtomicU32,
     errno: AtomicI32,
 }
 
 /// No resource settings (for requests built here).
-static NO_RESOURCES: crate::sys::unix::resources::RawResources =
-    crate::sys::unix::resources::RawResources { rlimits: Vec::new(), nice: None, umask: None };
+static NO_RESOURCES: crate::sys::unix::resources::RawResources = crate::sys::unix::resources::RawResources {
+    rlimits: Vec::new(),
+    nice: None,
+    umask: None,
+    ioprio: None,
+    cpus: None,
+};
 
 /// Set for good once the kernel (or a seccomp filter) refuses the clone3.
 static REFUSED: AtomicBool = AtomicBool::new(false);
@@ -270,6 +279,8 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         set_nice: req.resources.nice.is_some(),
         nice: req.resources.nice.unwrap_or(0),
         umask: req.resources.umask.map_or(-1, |m| m as c_int),
+        ioprio: req.resources.ioprio.map_or(-1, |p| p as c_int),
+        cpus: req.resources.cpus.as_deref().map_or(std::ptr::null(), |s| s as *const libc::cpu_set_t),
         // SAFETY: getpid has no preconditions and cannot fail.
         parent_pid: unsafe { libc::getpid() },
         failed_step: AtomicU32::new(0),
@@ -533,6 +544,13 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
         }
         if plan.umask >= 0 {
             libc::syscall(libc::SYS_umask, plan.umask);
+        }
+        if plan.ioprio >= 0 && libc::syscall(libc::SYS_ioprio_set, 1, 0, plan.ioprio) < 0 {
+            return (Step::Resources, errno());
+        }
+        let set_size = std::mem::size_of::<libc::cpu_set_t>();
+        if !plan.cpus.is_null() && libc::syscall(libc::SYS_sched_setaffinity, 0, set_size, plan.cpus) < 0 {
+            return (Step::Resources, errno());
         }
         // 6b. Working directory.
         if !plan.cwd.is_null() && libc::chdir(plan.cwd) < 0 {

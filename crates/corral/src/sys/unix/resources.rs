@@ -2,6 +2,8 @@
 //! (converted before the fork), and applied in the child between fork and exec on
 //! the portable path (the clone3 path applies the same values with raw syscalls).
 
+use std::io;
+
 use crate::resources::{ProcessResources, Rlimit, UNLIMITED};
 
 /// [`ProcessResources`] ready for the child: no conversion, no allocation after the fork.
@@ -11,22 +13,50 @@ pub(crate) struct RawResources {
     pub rlimits: Vec<(libc::c_int, u64, u64)>,
     pub nice: Option<libc::c_int>,
     pub umask: Option<u32>,
+    /// Linux's `ioprio` value.
+    pub ioprio: Option<u32>,
+    /// Linux's CPU set.
+    #[cfg(target_os = "linux")]
+    pub cpus: Option<Box<libc::cpu_set_t>>,
 }
 
 // `rlim_t` is u64 on Linux and macOS, i64 on FreeBSD: the casts are not all no-ops.
 #[allow(clippy::unnecessary_cast)]
 impl RawResources {
-    pub fn new(res: &ProcessResources) -> RawResources {
+    /// Converts; what this platform cannot set (the I/O priority and CPU affinity
+    /// outside Linux) is `Unsupported`.
+    pub fn new(res: &ProcessResources) -> io::Result<RawResources> {
         let value = |v: u64| if v == UNLIMITED { libc::RLIM_INFINITY as u64 } else { v };
-        RawResources {
+        #[cfg(target_os = "linux")]
+        let cpus = res.cpus.as_ref().map(|list| {
+            // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+            let mut set: Box<libc::cpu_set_t> = Box::new(unsafe { std::mem::zeroed() });
+            for &cpu in list {
+                // SAFETY: `validate` keeps CPUs below 1024, the set's size in bits.
+                unsafe { libc::CPU_SET(cpu, &mut set) };
+            }
+            set
+        });
+        #[cfg(not(target_os = "linux"))]
+        if res.io_priority.is_some() || res.cpus.is_some() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "I/O priorities and CPU affinity are Linux's"));
+        }
+        Ok(RawResources {
             rlimits: res.rlimits.iter().map(|&(r, soft, hard)| (resource(r), value(soft), value(hard))).collect(),
             nice: res.nice,
             umask: res.umask,
-        }
+            ioprio: res.io_priority.map(|p| p.raw()),
+            #[cfg(target_os = "linux")]
+            cpus,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rlimits.is_empty() && self.nice.is_none() && self.umask.is_none()
+        #[cfg(target_os = "linux")]
+        let linux_only = self.cpus.is_none();
+        #[cfg(not(target_os = "linux"))]
+        let linux_only = true;
+        self.rlimits.is_empty() && self.nice.is_none() && self.umask.is_none() && self.ioprio.is_none() && linux_only
     }
 
     /// Applies them to the calling process. Only async-signal-safe calls (setrlimit,
@@ -44,6 +74,20 @@ impl RawResources {
         if let Some(nice) = self.nice {
             // SAFETY: no pointer arguments; who 0 is this process.
             if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) } != 0 {
+                return Err(errno());
+            }
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(value) = self.ioprio {
+            // SAFETY: no pointer arguments; IOPRIO_WHO_PROCESS (1) and who 0: this process.
+            if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, value) } < 0 {
+                return Err(errno());
+            }
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(set) = &self.cpus {
+            // SAFETY: a live cpu_set_t of the size we pass; pid 0 is this process.
+            if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &**set) } != 0 {
                 return Err(errno());
             }
         }

@@ -30,7 +30,7 @@ pub(crate) enum Placement<'a> {
 /// Starts the child described by `req`, placed as `placement` says before it runs
 /// any code of its own.
 pub(crate) fn spawn(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, SpawnFailure> {
-    let resources = super::resources::RawResources::new(req.resources);
+    let resources = super::resources::RawResources::new(req.resources).map_err(SpawnFailure::Resources)?;
     // The terminal goes to the child's group only where the child has a group of its
     // own; in a cgroup it stays in ours, which already has the terminal.
     let own_group = matches!(placement, Placement::NewProcessGroup) && req.pty_slave.is_none();
@@ -425,8 +425,7 @@ mod tests {
     use std::path::Path;
 
     static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
-    static NO_RESOURCES: crate::resources::ProcessResources =
-        crate::resources::ProcessResources { rlimits: Vec::new(), nice: None, umask: None };
+    static NO_RESOURCES: crate::resources::ProcessResources = crate::resources::ProcessResources::none();
 
     fn request<'a>(program: &'a Path, cwd: Option<&'a Path>, stdin: ChildIo) -> SpawnRequest<'a> {
         SpawnRequest {

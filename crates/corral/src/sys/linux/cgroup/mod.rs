@@ -588,8 +588,7 @@ mod tests {
     #[tokio::test]
     async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
         static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
-        static NO_RESOURCES: crate::resources::ProcessResources =
-            crate::resources::ProcessResources { rlimits: Vec::new(), nice: None, umask: None };
+        static NO_RESOURCES: crate::resources::ProcessResources = crate::resources::ProcessResources::none();
         let mut created = None;
         if !crate::sys::feature::require("cgroup-v2", || {
             created = Some(Cgroup::create(true, false).map_err(|e| e.to_string())?);
