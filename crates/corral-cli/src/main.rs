@@ -151,6 +151,19 @@ struct RunArgs {
     /// The CPUs the program may run on, as taskset(1) -c: 0,2-3.
     #[arg(long, value_parser = parse_cpus, value_name = "LIST")]
     cpus: Option<CpuList>,
+    /// Read the program's standard input from FILE.
+    #[arg(long, value_name = "FILE")]
+    stdin: Option<std::path::PathBuf>,
+    /// Write the program's standard output to FILE (created 0644, truncated; see --append).
+    #[arg(long, value_name = "FILE")]
+    stdout: Option<std::path::PathBuf>,
+    /// Write the program's standard error to FILE; the same FILE as --stdout keeps both
+    /// streams in the order they were written.
+    #[arg(long, value_name = "FILE")]
+    stderr: Option<std::path::PathBuf>,
+    /// Append to the --stdout and --stderr files instead of truncating them.
+    #[arg(long)]
+    append: bool,
     /// The name the program sees as its argv[0].
     #[arg(long, value_name = "NAME")]
     arg0: Option<OsString>,
@@ -441,6 +454,17 @@ fn run(args: RunArgs) -> u8 {
         }
         if let Some(m) = args.umask {
             cmd = cmd.umask(m);
+        }
+        let file = |path: &std::path::PathBuf| if args.append { Stdio::append(path) } else { Stdio::file(path) };
+        if let Some(path) = &args.stdin {
+            cmd = cmd.stdin(Stdin::file(path));
+        }
+        if let Some(path) = &args.stdout {
+            cmd = cmd.stdout(file(path));
+        }
+        if let Some(path) = &args.stderr {
+            // The same path as --stdout is an equal file: opened once, shared.
+            cmd = cmd.stderr(file(path));
         }
         if let Some(p) = args.ionice {
             cmd = cmd.io_priority(p);

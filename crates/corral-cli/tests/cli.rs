@@ -459,3 +459,27 @@ fn run_sets_the_programs_rlimits_nice_umask_and_arg0() {
     assert_eq!(bad.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bogus"));
 }
+
+/// --stdin, --stdout, --stderr and --append: files opened by corral, one shared file
+/// for both streams in write order, a bad path a clear failure (125) before anything runs.
+#[test]
+fn run_sends_streams_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let log_s = log.to_str().unwrap();
+    let status = corral()
+        .args(["run", "--stdout", log_s, "--stderr", log_s, "--", "sh", "-c", "echo a; echo b >&2; echo c"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "a\nb\nc\n");
+    let status = corral().args(["run", "--append", "--stdout", log_s, "--", "echo", "d"]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "a\nb\nc\nd\n");
+    let out = corral().args(["run", "--stdin", log_s, "--", "wc", "-l"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+    let bad = dir.path().join("missing").join("x");
+    let out = corral().args(["run", "--stdout", bad.to_str().unwrap(), "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(bad.to_str().unwrap()));
+}

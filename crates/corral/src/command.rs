@@ -617,22 +617,46 @@ pub(crate) struct Prepared {
     pub program: PathBuf,
 }
 
-/// The child's standard input as `stdin` asks for it.
-pub(crate) fn child_stdin(stdin: &Stdin) -> ChildIo {
-    match stdin {
+/// The child's standard input as `stdin` asks for it; a file is opened here, and
+/// one that cannot be is an error naming it.
+pub(crate) fn child_stdin(stdin: &Stdin) -> Result<ChildIo> {
+    Ok(match stdin {
         Stdin::Null => ChildIo::Null,
         Stdin::Inherit => ChildIo::Inherit,
+        Stdin::File(path) => ChildIo::Fd(
+            crate::sys::open_input(path)
+                .map_err(|e| Error::io(format!("opening {} for standard input", path.display()), e))?,
+        ),
         _ => ChildIo::Pipe,
-    }
+    })
 }
 
-/// The child's stdout or stderr as `stdio` asks for it.
-pub(crate) fn child_output(stdio: Stdio) -> ChildIo {
-    match stdio {
+/// The child's stdout and stderr as asked for; files are opened here (the same file
+/// for both once, shared), and one that cannot be is an error naming it.
+pub(crate) fn child_outputs(stdout: &Stdio, stderr: &Stdio) -> Result<(ChildIo, ChildIo)> {
+    if let (Stdio::File(out), Stdio::File(err)) = (stdout, stderr) {
+        if out == err {
+            let file = open_output(out, "standard output and error")?;
+            let copy = file.try_clone().map_err(|e| Error::io("sharing the output file with standard error", e))?;
+            return Ok((ChildIo::Fd(file), ChildIo::Fd(copy)));
+        }
+    }
+    Ok((child_output(stdout, "standard output")?, child_output(stderr, "standard error")?))
+}
+
+/// The child's stdout or stderr (`which`, for messages) as `stdio` asks for it.
+pub(crate) fn child_output(stdio: &Stdio, which: &str) -> Result<ChildIo> {
+    Ok(match stdio {
         Stdio::Capture => ChildIo::Pipe,
         Stdio::Inherit => ChildIo::Inherit,
         Stdio::Null => ChildIo::Null,
-    }
+        Stdio::File(file) => ChildIo::Fd(open_output(file, which)?),
+    })
+}
+
+fn open_output(file: &crate::stdio::OutputFile, which: &str) -> Result<crate::sys::OwnedPipe> {
+    crate::sys::open_output(&file.path, file.append, file.mode)
+        .map_err(|e| Error::io(format!("opening {} for {which}", file.path.display()), e))
 }
 
 fn has_nul(s: &OsStr) -> bool {

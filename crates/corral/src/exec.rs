@@ -79,7 +79,7 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
     for (i, (cmd, prep)) in stages.iter().zip(&prepared).enumerate() {
         let stdin = match next_stdin.take() {
             Some(fd) => Some(ChildIo::Fd(fd)),
-            None if i == 0 && stdin.is_some() => Some(child_stdin(head_stdin)),
+            None if i == 0 && stdin.is_some() => Some(child_stdin(head_stdin)?),
             None => None,
         };
         let mut stdout = None;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::command::{child_output, child_stdin, Command, Prepared};
+use crate::command::{child_output, child_outputs, child_stdin, Command, Prepared};
 use crate::error::{Error, Result};
 use crate::io::Pty;
 pub use crate::limits::{Statistic, Stats};
@@ -209,7 +209,7 @@ impl Group {
         let stdin = match stdin {
             Some(io) => io,
             None if cmd.pty.is_some() => ChildIo::Pty,
-            None => child_stdin(&cmd.stdin),
+            None => child_stdin(&cmd.stdin)?,
         };
         let (request, master) = match cmd.pty {
             Some(_) if stdout.is_some() => {
@@ -220,8 +220,11 @@ impl Group {
                 (cmd.request(prepared, stdin, ChildIo::Pty, ChildIo::Pty, Some(slave)), Some(master))
             }
             None => {
-                let stdout = stdout.unwrap_or_else(|| child_output(cmd.stdout));
-                (cmd.request(prepared, stdin, stdout, child_output(cmd.stderr), None), None)
+                let (stdout, stderr) = match stdout {
+                    Some(io) => (io, child_output(&cmd.stderr, "standard error")?),
+                    None => child_outputs(&cmd.stdout, &cmd.stderr)?,
+                };
+                (cmd.request(prepared, stdin, stdout, stderr, None), None)
             }
         };
         let spawned = self.container().spawn(request).map_err(|e| spawn_error(cmd, e))?;

@@ -242,7 +242,7 @@ pub(crate) async fn feed_stdin(mut pipe: ChildStdin, stdin: Stdin) {
                 let _ = tokio::io::copy(&mut r, &mut pipe).await;
             }
         }
-        Stdin::Null | Stdin::Inherit | Stdin::Piped => {}
+        Stdin::Null | Stdin::Inherit | Stdin::Piped | Stdin::File(_) => {}
     }
     let _ = pipe.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! Leaf: where a child's standard streams come from and go to.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::AsyncRead;
@@ -20,6 +21,21 @@ pub enum Stdin {
     Piped,
     /// Everything this reader yields, then end of file.
     Reader(StdinReader),
+    /// This file, opened by corral before the child starts (a path that cannot be
+    /// read is an error naming it, and nothing runs).
+    File(PathBuf),
+}
+
+impl Stdin {
+    /// Standard input from a file.
+    ///
+    /// ```
+    /// use corral::{Command, Stdin};
+    /// let sort = Command::new("sort").stdin(Stdin::file("names.txt"));
+    /// ```
+    pub fn file(path: impl Into<PathBuf>) -> Stdin {
+        Stdin::File(path.into())
+    }
 }
 
 impl From<StdinReader> for Stdin {
@@ -50,7 +66,7 @@ impl From<&[u8]> for Stdin {
 }
 
 /// Where a child's standard output or error goes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Stdio {
     /// A pipe to corral: the verbs capture it; a started process hands it out through
     /// [`RunningProcess::take_stdout`](crate::RunningProcess::take_stdout) (read it,
@@ -61,6 +77,51 @@ pub enum Stdio {
     Inherit,
     /// `/dev/null`.
     Null,
+    /// A file, opened by corral before the child starts ([`Stdio::file`],
+    /// [`Stdio::append`]). The same file for stdout and stderr is opened once and
+    /// shared, so the two streams land in it in the order they were written.
+    File(Arc<OutputFile>),
+}
+
+/// A file a child's output goes to (see [`Stdio::file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    pub(crate) path: PathBuf,
+    pub(crate) append: bool,
+    pub(crate) mode: u32,
+}
+
+impl Stdio {
+    /// Output to a file, created if missing (mode 0644 before the umask) and
+    /// truncated.
+    ///
+    /// ```
+    /// use corral::{Command, Stdio};
+    /// let log = Stdio::file("build.log");
+    /// let make = Command::new("make").stdout(log.clone()).stderr(log);
+    /// ```
+    pub fn file(path: impl Into<PathBuf>) -> Stdio {
+        Stdio::File(Arc::new(OutputFile { path: path.into(), append: false, mode: 0o644 }))
+    }
+
+    /// Output appended to a file, created if missing (mode 0644 before the umask).
+    pub fn append(path: impl Into<PathBuf>) -> Stdio {
+        Stdio::File(Arc::new(OutputFile { path: path.into(), append: true, mode: 0o644 }))
+    }
+
+    /// The mode a file made by [`Stdio::file`] or [`Stdio::append`] is created with
+    /// (Unix; an existing file keeps its own). No effect on other kinds.
+    ///
+    /// ```
+    /// use corral::Stdio;
+    /// let private = Stdio::file("secrets.log").mode(0o600);
+    /// ```
+    pub fn mode(self, mode: u32) -> Stdio {
+        match self {
+            Stdio::File(f) => Stdio::File(Arc::new(OutputFile { mode, ..(*f).clone() })),
+            other => other,
+        }
+    }
 }
 
 /// A reader that feeds a child's stdin. Clones share it; the first run consumes it.

@@ -110,3 +110,46 @@ async fn io_priority_and_cpu_affinity_are_seen_by_the_child() {
     assert_eq!("best-effort:3".parse::<IoPriority>().unwrap(), IoPriority::BestEffort(3));
     assert!("idle:3".parse::<IoPriority>().is_err());
 }
+
+/// Files as standard streams: opened by corral (a bad path is an error naming it,
+/// and nothing runs), created with the mode asked for, truncated or appended to, and
+/// one file for both stdout and stderr keeps the order of the writes.
+#[tokio::test]
+async fn files_as_standard_streams() {
+    use corral::{Stdin, Stdio};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let both = Stdio::file(&log).mode(0o600);
+    let out = Command::new("sh")
+        .args(["-c", "echo one; echo two >&2; echo three"])
+        .stdout(both.clone())
+        .stderr(both)
+        .umask(0o022)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.success() && out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\nthree\n", "in the order written");
+    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let out = Command::new("echo").arg("four").stdout(Stdio::append(&log)).output().await.unwrap();
+    assert!(out.success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\nthree\nfour\n", "appended");
+    Command::new("echo").arg("five").stdout(Stdio::file(&log)).output().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "five\n", "truncated");
+
+    let sorted = Command::new("sort").stdin(Stdin::file(&log)).run().await.unwrap();
+    assert_eq!(sorted, "five");
+
+    // Bad paths: typed errors naming them, and the program never ran.
+    let marker = dir.path().join("ran");
+    let touch = || Command::new("touch").arg(&marker);
+    let missing = dir.path().join("no-such-dir").join("out");
+    let err = touch().stdout(Stdio::file(&missing)).output().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+    let err = touch().stdin(Stdin::file(dir.path().join("absent"))).output().await.unwrap_err();
+    assert!(err.to_string().contains("absent") && err.to_string().contains("standard input"), "{err}");
+    assert!(!marker.exists(), "nothing ran");
+}

@@ -175,3 +175,17 @@ pub(crate) fn os_error_class(errno: Option<i32>) -> OsErrorClass {
         _ => OsErrorClass::Other,
     }
 }
+
+/// Opens a file for a child's output: created with `mode` (before the umask) if
+/// missing, truncated or appended to; close-on-exec until it is the child's.
+pub(crate) fn open_output(path: &Path, append: bool, mode: u32) -> io::Result<OwnedPipe> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file =
+        std::fs::OpenOptions::new().write(true).create(true).append(append).truncate(!append).mode(mode).open(path)?;
+    Ok(file.into())
+}
+
+/// Opens a file for a child's input.
+pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
+    Ok(std::fs::File::open(path)?.into())
+}

@@ -130,3 +130,15 @@ pub(crate) fn os_error_class(code: Option<i32>) -> OsErrorClass {
         _ => OsErrorClass::Other,
     }
 }
+
+/// Opens a file for a child's output: created if missing, truncated or appended to
+/// (Windows has no creation mode).
+pub(crate) fn open_output(path: &Path, append: bool, _mode: u32) -> io::Result<OwnedPipe> {
+    let file = std::fs::OpenOptions::new().write(true).create(true).append(append).truncate(!append).open(path)?;
+    Ok(file.into())
+}
+
+/// Opens a file for a child's input.
+pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
+    Ok(std::fs::File::open(path)?.into())
+}
