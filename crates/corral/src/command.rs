@@ -558,52 +558,68 @@ impl Command {
     /// non-executable program is a clear error before anything is spawned.
     pub(crate) fn resolve_program(&self, env: &Env) -> Result<PathBuf> {
         let program = Path::new(&self.program);
+        let mut searched = Vec::new();
+        let mut denied = None;
         if crate::sys::names_a_path(&self.program) {
             let target = match &self.cwd {
                 Some(cwd) if program.is_relative() => cwd.join(program),
                 _ => program.to_owned(),
             };
-            let mut denied = None;
             for (candidate, as_given) in
                 crate::sys::executable_candidates(&target).into_iter().zip(crate::sys::executable_candidates(program))
             {
                 match crate::sys::check_executable(&candidate) {
                     Ok(true) => return Ok(as_given),
                     Err(e) => {
-                        denied.get_or_insert((candidate, e));
+                        denied.get_or_insert((candidate.clone(), e));
                     }
                     Ok(false) => {}
                 }
+                searched.push(candidate);
             }
-            return match denied {
-                Some((path, e)) => Err(self.permission_denied(&path, e)),
-                None => Err(Error::ProgramNotFound { program: self.program_lossy() }),
-            };
-        }
-        let path = env
-            .get("PATH")
-            .map(OsStr::to_owned)
-            .or_else(|| std::env::var_os("PATH"))
-            .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
-        let mut denied = None;
-        for dir in std::env::split_paths(&path) {
-            if dir.as_os_str().is_empty() {
-                continue;
-            }
-            for candidate in crate::sys::executable_candidates(&dir.join(program)) {
-                match crate::sys::check_executable(&candidate) {
-                    Ok(true) => return Ok(candidate),
-                    Err(e) => {
-                        denied.get_or_insert((candidate, e));
+        } else {
+            let path = env
+                .get("PATH")
+                .map(OsStr::to_owned)
+                .or_else(|| std::env::var_os("PATH"))
+                .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+            for dir in std::env::split_paths(&path) {
+                if dir.as_os_str().is_empty() {
+                    continue;
+                }
+                for candidate in crate::sys::executable_candidates(&dir.join(program)) {
+                    match crate::sys::check_executable(&candidate) {
+                        Ok(true) => return Ok(candidate),
+                        Err(e) => {
+                            denied.get_or_insert((candidate.clone(), e));
+                        }
+                        Ok(false) => {}
                     }
-                    Ok(false) => {}
+                    searched.push(candidate);
                 }
             }
         }
         match denied {
             Some((path, e)) => Err(self.permission_denied(&path, e)),
-            None => Err(Error::ProgramNotFound { program: self.program_lossy() }),
+            None => Err(Error::ProgramNotFound { program: self.program_lossy(), searched }),
         }
+    }
+
+    /// The executable this command would start, found exactly as the spawn finds it:
+    /// on the `PATH` of the command's own environment (its `.env("PATH", ..)`, else
+    /// the owner's), or the path given, relative to its working directory. Not found
+    /// is [`Error::ProgramNotFound`] listing every place looked at.
+    ///
+    /// ```
+    /// use corral::Command;
+    /// let sh = Command::new("sh").which().unwrap();
+    /// assert!(sh.ends_with("sh"));
+    /// let err = Command::new("no-such-tool").env("PATH", "/nowhere").which().unwrap_err();
+    /// assert!(err.to_string().contains("/nowhere/no-such-tool"));
+    /// ```
+    pub fn which(&self) -> Result<PathBuf> {
+        self.validate()?;
+        self.resolve_program(&self.resolved_env())
     }
 
     fn permission_denied(&self, path: &Path, e: std::io::Error) -> Error {

@@ -54,10 +54,13 @@ pub enum ErrorKind {
 #[non_exhaustive]
 pub enum Error {
     /// The program was not found on `PATH` (or at the path given).
-    #[error("program not found: {program}")]
+    #[error("program not found: {program}{}", Searched(searched))]
     ProgramNotFound {
         /// The program as the caller named it.
         program: String,
+        /// Where it was looked for, in order (empty when that is not known: the
+        /// kernel's own "not found", for an interpreter, say).
+        searched: Vec<std::path::PathBuf>,
     },
     /// The working directory does not exist or is not a directory.
     #[error("working directory not found: {}", path.display())]
@@ -227,3 +230,22 @@ impl From<ParseSignalError> for Error {
 
 /// corral's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// ` (looked in: a, b)` after a not-found program, when it is known where.
+struct Searched<'a>(&'a [std::path::PathBuf]);
+
+impl std::fmt::Display for Searched<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        f.write_str(" (looked for ")?;
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", p.display())?;
+        }
+        f.write_str(")")
+    }
+}

@@ -153,3 +153,26 @@ async fn files_as_standard_streams() {
     assert!(err.to_string().contains("absent") && err.to_string().contains("standard input"), "{err}");
     assert!(!marker.exists(), "nothing ran");
 }
+
+/// `which` finds a program exactly as the spawn will, on the command's own PATH, and
+/// a program found nowhere is an error listing every place looked at.
+#[tokio::test]
+async fn which_resolves_like_the_spawn_and_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join("my-tool");
+    std::fs::write(&tool, "#!/bin/sh\necho from-my-tool\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("/nowhere:{}", dir.path().display());
+    let cmd = Command::new("my-tool").env("PATH", &path);
+    assert_eq!(cmd.which().unwrap(), tool);
+    assert_eq!(cmd.run().await.unwrap(), "from-my-tool", "the spawn starts what which found");
+    let err = Command::new("not-here").env("PATH", &path).which().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("/nowhere/not-here") && msg.contains(&dir.path().join("not-here").display().to_string()),
+        "{msg}"
+    );
+    let err = Command::new("not-here").env("PATH", &path).output().await.unwrap_err();
+    assert!(err.to_string().contains("/nowhere/not-here"), "the spawn says the same: {err}");
+}

@@ -92,7 +92,7 @@ fn is_transient_classifies_spawn_failures() {
     let eagain = corral::Error::Spawn { program: "x".into(), source: std::io::Error::from_raw_os_error(libc::EAGAIN) };
     let etxtbsy =
         corral::Error::Spawn { program: "x".into(), source: std::io::Error::from_raw_os_error(libc::ETXTBSY) };
-    let enoent = corral::Error::ProgramNotFound { program: "x".into() };
+    let enoent = corral::Error::ProgramNotFound { program: "x".into(), searched: Vec::new() };
     let eacces = corral::Error::Spawn { program: "x".into(), source: std::io::Error::from_raw_os_error(libc::EACCES) };
     assert!(corral::retry::is_transient(&eagain) && corral::retry::is_transient(&etxtbsy));
     assert!(!corral::retry::is_transient(&enoent) && !corral::retry::is_transient(&eacces));
