@@ -605,6 +605,46 @@ impl Command {
         }
     }
 
+    /// Starts the program **outside any container**, deliberately: a daemon the caller
+    /// wants to outlive them. It leads a session of its own (Unix; detached from the
+    /// console on Windows), no group, warden or timeout of corral's ever touches it,
+    /// and it is reaped when it exits. Its output goes to `/dev/null` unless it is
+    /// inherited or a file (nobody would read a capture); its input is `/dev/null`,
+    /// inherited or a file (bytes, a reader or a pipe are refused: nobody would
+    /// write them). Returns its pid. Every other way of starting a process contains
+    /// it; this one is logged at `warn` as not contained.
+    ///
+    /// ```no_run
+    /// use corral::Command;
+    /// let pid = Command::new("my-daemon").spawn_detached()?;
+    /// # Ok::<(), corral::Error>(())
+    /// ```
+    pub fn spawn_detached(&self) -> Result<u32> {
+        let prepared = self.prepare()?;
+        let stdin = match &self.stdin {
+            Stdin::Inherit | Stdin::File(_) => child_stdin(&self.stdin)?,
+            Stdin::Null => ChildIo::Null,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "a detached process cannot be fed {other:?}: nobody would write"
+                )))
+            }
+        };
+        let output = |s: &Stdio, which: &str| match s {
+            Stdio::Capture => Ok(ChildIo::Null),
+            other => child_output(other, which),
+        };
+        let (stdout, stderr) = match (&self.stdout, &self.stderr) {
+            (Stdio::File(_), Stdio::File(_)) => child_outputs(&self.stdout, &self.stderr)?,
+            (out, err) => (output(out, "standard output")?, output(err, "standard error")?),
+        };
+        let req = self.request(&prepared, stdin, stdout, stderr, None);
+        let pid =
+            crate::sys::spawn_detached(req).map_err(|e| Error::Spawn { program: self.program_lossy(), source: e })?;
+        tracing::warn!(program = %self.display_name(), pid, "started detached: not contained, it may outlive its owner");
+        Ok(pid)
+    }
+
     /// The executable this command would start, found exactly as the spawn finds it:
     /// on the `PATH` of the command's own environment (its `.env("PATH", ..)`, else
     /// the owner's), or the path given, relative to its working directory. Not found

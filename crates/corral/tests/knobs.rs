@@ -176,3 +176,30 @@ async fn which_resolves_like_the_spawn_and_says_where_it_looked() {
     let err = Command::new("not-here").env("PATH", &path).output().await.unwrap_err();
     assert!(err.to_string().contains("/nowhere/not-here"), "the spawn says the same: {err}");
 }
+
+/// A detached process is the one deliberate escape: in no cgroup or process group
+/// of corral's, leading its own session, untouched when a group ends, and reaped
+/// when it exits.
+#[tokio::test]
+async fn spawn_detached_is_not_contained_and_leaves_no_zombie() {
+    let pid = Command::new("sleep").arg("30").spawn_detached().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(!cgroup.contains("corral-"), "in one of our cgroups: {cgroup}");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    assert_eq!(fields[3], pid.to_string(), "it leads its own session");
+    // A group that ends meanwhile does not reach it.
+    let g = corral::Group::new().unwrap();
+    g.start(Command::new("sleep").arg("30")).unwrap();
+    g.close().await.unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "still running");
+    // SAFETY: our own child, still alive (checked just above).
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(std::time::Instant::now() < deadline, "pid {pid} was not reaped");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let err = Command::new("cat").stdin("bytes").spawn_detached().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}

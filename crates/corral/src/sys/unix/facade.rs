@@ -189,3 +189,60 @@ pub(crate) fn open_output(path: &Path, append: bool, mode: u32) -> io::Result<Ow
 pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
     Ok(std::fs::File::open(path)?.into())
 }
+
+/// Starts `req`'s program outside any container, in a session of its own (no
+/// terminal signals reach it, no process group of ours holds it), with its standard
+/// streams as asked (pipes are not offered: nobody would read them). Returns its pid;
+/// it is reaped in the background when it exits, so no zombie stays.
+pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new(req.program);
+    c.arg0(req.arg0).args(req.args).env_clear().envs(req.env.pairs());
+    if let Some(dir) = req.cwd {
+        c.current_dir(dir);
+    }
+    let stdio = |io: super::super::ChildIo| -> io::Result<std::process::Stdio> {
+        Ok(match io {
+            super::super::ChildIo::Inherit => std::process::Stdio::inherit(),
+            super::super::ChildIo::Fd(fd) => fd.into(),
+            super::super::ChildIo::Null => std::process::Stdio::null(),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a detached process has no pipes or PTY of corral's",
+                ))
+            }
+        })
+    };
+    c.stdin(stdio(req.stdin)?).stdout(stdio(req.stdout)?).stderr(stdio(req.stderr)?);
+    let resources = super::resources::RawResources::new(req.resources)?;
+    // SAFETY: runs in the child between fork and exec: setsid(2) and `apply` are
+    // async-signal-safe and allocate nothing; errors are built from the raw errno.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            resources.apply().map_err(io::Error::from_raw_os_error)
+        });
+    }
+    let child = c.spawn()?;
+    let pid = child.id();
+    reap_when_done(child);
+    Ok(pid)
+}
+
+/// Reaps a child nobody will wait for, once it exits.
+fn reap_when_done(child: std::process::Child) {
+    #[cfg(target_os = "linux")]
+    if let Some(fd) = rustix::process::Pid::from_raw(child.id() as i32)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok())
+    {
+        // The pidfd names our unreaped child: the reaper thread waits on it.
+        drop(child);
+        crate::sys::linux::pidfd::reap_in_background(crate::sys::linux::pidfd::Orphan { pidfd: fd, tokio: None });
+        return;
+    }
+    let mut child = child;
+    let _ = std::thread::Builder::new().name("corral-detached-reaper".into()).spawn(move || child.wait());
+}

@@ -142,3 +142,27 @@ pub(crate) fn open_output(path: &Path, append: bool, _mode: u32) -> io::Result<O
 pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
     Ok(std::fs::File::open(path)?.into())
 }
+
+/// Starts `req`'s program outside any job of corral's (breaking away from the
+/// owner's own job where that job allows it), detached from our console. Returns its pid.
+pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<u32> {
+    use std::os::windows::process::CommandExt;
+    use windows_sys::Win32::System::Threading::{CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS};
+    let mut c = std::process::Command::new(req.program);
+    c.args(req.args).env_clear().envs(req.env.pairs()).creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+    if let Some(dir) = req.cwd {
+        c.current_dir(dir);
+    }
+    let stdio = |io: super::super::ChildIo| -> io::Result<std::process::Stdio> {
+        Ok(match io {
+            super::super::ChildIo::Inherit => std::process::Stdio::inherit(),
+            super::super::ChildIo::Fd(fd) => fd.into(),
+            super::super::ChildIo::Null => std::process::Stdio::null(),
+            _ => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "a detached process has no pipes of corral's"))
+            }
+        })
+    };
+    c.stdin(stdio(req.stdin)?).stdout(stdio(req.stdout)?).stderr(stdio(req.stderr)?);
+    Ok(c.spawn()?.id())
+}
