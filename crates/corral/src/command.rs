@@ -283,6 +283,21 @@ impl Command {
         self
     }
 
+    /// The started process leads a new session (`setsid`), hence a process group of
+    /// its own, without a controlling terminal: terminal signals (Ctrl-C, a hangup)
+    /// no longer reach it. It stays in its container all the same: a cgroup holds it,
+    /// and under process groups the group it leads is the one corral tracks. Unix;
+    /// it overrides [`take_terminal`](Self::take_terminal).
+    ///
+    /// ```
+    /// use corral::Command;
+    /// let server = Command::new("my-server").new_session();
+    /// ```
+    pub fn new_session(mut self) -> Self {
+        self.resources.new_session = true;
+        self
+    }
+
     /// The started process's file-mode creation mask (`umask`), such as `0o077`. Unix.
     ///
     /// ```

@@ -132,13 +132,22 @@ pub(crate) struct ProcessResources {
     pub io_priority: Option<IoPriority>,
     /// The CPUs the process may run on (Linux's `sched_setaffinity`).
     pub cpus: Option<Vec<usize>>,
+    /// It leads a new session (`setsid`).
+    pub new_session: bool,
 }
 
 impl ProcessResources {
     /// Nothing asked for.
     #[cfg(all(test, unix))]
     pub const fn none() -> ProcessResources {
-        ProcessResources { rlimits: Vec::new(), nice: None, umask: None, io_priority: None, cpus: None }
+        ProcessResources {
+            rlimits: Vec::new(),
+            nice: None,
+            umask: None,
+            io_priority: None,
+            cpus: None,
+            new_session: false,
+        }
     }
 
     #[cfg_attr(unix, allow(dead_code))]
@@ -148,6 +157,7 @@ impl ProcessResources {
             && self.umask.is_none()
             && self.io_priority.is_none()
             && self.cpus.is_none()
+            && !self.new_session
     }
 
     pub fn validate(&self) -> Result<()> {

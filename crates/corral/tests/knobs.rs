@@ -4,6 +4,8 @@
 //! with `CORRAL_SPAWN_PATH=portable`, std's).
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use corral::{Command, ErrorKind, IoPriority, Outcome, Rlimit, UNLIMITED};
 
 async fn sh(cmd: Command) -> String {
@@ -202,4 +204,28 @@ async fn spawn_detached_is_not_contained_and_leaves_no_zombie() {
     }
     let err = Command::new("cat").stdin("bytes").spawn_detached().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+/// A new session: the child leads it (session id = its pid), and its container still
+/// holds it under either mechanism.
+#[tokio::test]
+async fn a_new_session_stays_contained() {
+    for m in common::mechanisms() {
+        let g = corral::Group::builder().mechanism(m).build().unwrap();
+        let mut p = g
+            .start(
+                Command::new("sh")
+                    .args(["-c", "read -r _ _ _ _ pg sid _ < /proc/$$/stat; echo \"$$ $pg $sid\"; sleep 1000"])
+                    .new_session()
+                    .stream_lines(),
+            )
+            .unwrap();
+        let line = p.lines().unwrap().next_line().await.unwrap().text;
+        let ids: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(ids[0], ids[2], "{m}: it leads its session: {line}");
+        assert_eq!(ids[0], ids[1], "{m}: and its process group: {line}");
+        g.kill().unwrap();
+        assert_eq!(p.wait().await.unwrap(), Outcome::Signalled { signal: libc::SIGKILL, core_dumped: false }, "{m}");
+        g.close().await.unwrap();
+    }
 }

@@ -109,6 +109,8 @@ pub(crate) struct Request<'a> {
     pub new_process_group: bool,
     /// `setsid` and make stdout (a PTY slave) the controlling terminal.
     pub new_session_tty: bool,
+    /// `setsid` alone (instead of `setpgid`).
+    pub new_session: bool,
     /// With `new_process_group`: make the new group the foreground group of this
     /// terminal (-1: none).
     pub foreground_tty: c_int,
@@ -134,6 +136,7 @@ impl<'a> Request<'a> {
             join: &[],
             new_process_group: false,
             new_session_tty: false,
+            new_session: false,
             foreground_tty: -1,
             stdio: [ChildFd::Inherit; 3],
             parent_death_signal: 0,
@@ -164,6 +167,7 @@ struct Plan {
     join_len: usize,
     new_process_group: bool,
     new_session_tty: bool,
+    new_session: bool,
     /// -1: none.
     foreground_tty: c_int,
     /// 0: none.
@@ -193,6 +197,7 @@ static NO_RESOURCES: crate::sys::unix::resources::RawResources = crate::sys::uni
     umask: None,
     ioprio: None,
     cpus: None,
+    new_session: false,
 };
 
 /// Set for good once the kernel (or a seccomp filter) refuses the clone3.
@@ -271,6 +276,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         join_len: join.len(),
         new_process_group: req.new_process_group,
         new_session_tty: req.new_session_tty,
+        new_session: req.new_session,
         foreground_tty: req.foreground_tty,
         parent_death_signal: req.parent_death_signal,
         keep_sigpipe_ignored: req.keep_sigpipe_ignored,
@@ -508,6 +514,10 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
         // 4. Session or process group.
         if plan.new_session_tty {
             if libc::setsid() < 0 || libc::ioctl(1, libc::TIOCSCTTY, 0) < 0 {
+                return (Step::Session, errno());
+            }
+        } else if plan.new_session {
+            if libc::setsid() < 0 {
                 return (Step::Session, errno());
             }
         } else if plan.new_process_group {

@@ -215,7 +215,9 @@ pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<
         })
     };
     c.stdin(stdio(req.stdin)?).stdout(stdio(req.stdout)?).stderr(stdio(req.stderr)?);
-    let resources = super::resources::RawResources::new(req.resources)?;
+    let mut resources = super::resources::RawResources::new(req.resources)?;
+    // It leads a new session of its own below, whatever was asked.
+    resources.new_session = false;
     // SAFETY: runs in the child between fork and exec: setsid(2) and `apply` are
     // async-signal-safe and allocate nothing; errors are built from the raw errno.
     unsafe {

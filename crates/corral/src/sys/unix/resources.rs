@@ -18,6 +18,8 @@ pub(crate) struct RawResources {
     /// Linux's CPU set.
     #[cfg(target_os = "linux")]
     pub cpus: Option<Box<libc::cpu_set_t>>,
+    /// `setsid`.
+    pub new_session: bool,
 }
 
 // `rlim_t` is u64 on Linux and macOS, i64 on FreeBSD: the casts are not all no-ops.
@@ -48,6 +50,7 @@ impl RawResources {
             ioprio: res.io_priority.map(|p| p.raw()),
             #[cfg(target_os = "linux")]
             cpus,
+            new_session: res.new_session,
         })
     }
 
@@ -56,7 +59,12 @@ impl RawResources {
         let linux_only = self.cpus.is_none();
         #[cfg(not(target_os = "linux"))]
         let linux_only = true;
-        self.rlimits.is_empty() && self.nice.is_none() && self.umask.is_none() && self.ioprio.is_none() && linux_only
+        self.rlimits.is_empty()
+            && self.nice.is_none()
+            && self.umask.is_none()
+            && self.ioprio.is_none()
+            && linux_only
+            && !self.new_session
     }
 
     /// Applies them to the calling process. Only async-signal-safe calls (setrlimit,
@@ -64,6 +72,10 @@ impl RawResources {
     /// errno on failure.
     pub fn apply(&self) -> Result<(), i32> {
         let errno = || std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL);
+        // SAFETY: no arguments. (A PTY child has had its setsid already: not asked twice.)
+        if self.new_session && unsafe { libc::setsid() } < 0 {
+            return Err(errno());
+        }
         for &(resource, cur, max) in &self.rlimits {
             let lim = libc::rlimit { rlim_cur: cur as libc::rlim_t, rlim_max: max as libc::rlim_t };
             // SAFETY: a valid resource number and a live rlimit on our stack.

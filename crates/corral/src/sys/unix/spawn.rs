@@ -30,11 +30,14 @@ pub(crate) enum Placement<'a> {
 /// Starts the child described by `req`, placed as `placement` says before it runs
 /// any code of its own.
 pub(crate) fn spawn(req: SpawnRequest<'_>, placement: Placement<'_>) -> Result<Spawned, SpawnFailure> {
-    let resources = super::resources::RawResources::new(req.resources).map_err(SpawnFailure::Resources)?;
+    let mut resources = super::resources::RawResources::new(req.resources).map_err(SpawnFailure::Resources)?;
+    // A PTY child leads a new session already.
+    resources.new_session &= req.pty_slave.is_none();
     // The terminal goes to the child's group only where the child has a group of its
     // own; in a cgroup it stays in ours, which already has the terminal.
     let own_group = matches!(placement, Placement::NewProcessGroup) && req.pty_slave.is_none();
-    let terminal = (req.foreground_terminal && own_group).then(Terminal::lendable).flatten();
+    let terminal =
+        (req.foreground_terminal && own_group && !req.resources.new_session).then(Terminal::lendable).flatten();
     let tty = terminal.as_ref().map_or(-1, Terminal::raw);
     let spawned = spawn_placed(req, placement, tty, &resources);
     // On failure the terminal comes back to us here, as it does when the child ends.
@@ -203,6 +206,7 @@ mod fast {
             join: &join,
             new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
             new_session_tty: pty,
+            new_session: resources.new_session && !pty,
             foreground_tty: tty,
             stdio,
             parent_death_signal: req.parent_death_signal.map_or(0, |s| s.as_raw()),
@@ -355,9 +359,9 @@ fn portable(
     }
     match placement {
         Placement::NewProcessGroup => {
-            // A PTY child's setsid already makes it the leader of a new group (and
-            // would fail if it were one already).
-            if !pty {
+            // A PTY child's setsid (or a new session's) already makes it the leader
+            // of a new group (and would fail if it were one already).
+            if !pty && !resources.new_session {
                 c.process_group(0);
             }
             if tty >= 0 {
