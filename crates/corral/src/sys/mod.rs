@@ -44,16 +44,37 @@ pub(crate) use request::{ChildIo, Env, SpawnFailure, SpawnRequest, Spawned};
 // The platform's side of the facade: the same names from each backend.
 #[cfg(unix)]
 pub(crate) use unix::{
-    child::{Child, Exit},
+    child::Child,
     facade::*,
     pty::{open as open_pty, stdout_size, PtyMaster},
 };
 #[cfg(windows)]
 pub(crate) use windows::{
-    child::{Child, Exit},
+    child::Child,
     facade::*,
     pty::{open as open_pty, stdout_size, PtyMaster},
 };
+
+/// A pipe end the pumps read: what the platform can do with it beyond `AsyncRead`
+/// (each backend implements it for the pipe ends it hands out).
+pub(crate) trait PipeSource {
+    /// Asks for a bigger pipe buffer (fewer wake-ups per byte), where the platform
+    /// can grow one.
+    fn grow(&self, bytes: usize);
+    /// Reads what is in the pipe now, without waiting: `Ok(0)` when it is empty or
+    /// at its end. Asked for only where [`DRAIN_WHEN_TREE_GONE`] is true.
+    fn read_available(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// How a child ended, and what it used.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exit {
+    pub outcome: crate::outcome::Outcome,
+    /// User + system CPU time of the process (and, on Unix, the children it reaped).
+    pub cpu_time: Option<Duration>,
+    /// Its peak resident memory (bytes).
+    pub peak_rss: Option<u64>,
+}
 
 /// Why a mechanism (a cgroup, the owner-death guard) could not be set up.
 #[derive(Debug)]

@@ -3,20 +3,11 @@
 //! keeping its pid reserved while its container may still signal the group.
 
 use std::io;
-use std::time::Duration;
 
 use crate::outcome::Outcome;
 use crate::signal::Signal;
 
-/// How a child ended, and what it used.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Exit {
-    pub outcome: Outcome,
-    /// User + system CPU time of the process and the children it reaped.
-    pub cpu_time: Option<Duration>,
-    /// Its peak resident memory (bytes).
-    pub peak_rss: Option<u64>,
-}
+use crate::sys::Exit;
 
 /// One child of ours. On Linux corral learns of its exit through a pidfd (with
 /// rusage); the portable spawn path's tokio handle is kept as well and is what reaps

@@ -13,22 +13,15 @@ pub(crate) type OwnedPipe = OwnedFd;
 /// A PTY's slave end, handed to the child.
 pub(crate) type PtySlave = OwnedFd;
 
-/// A pipe end the pumps read: what the platform can do with it beyond `AsyncRead`.
-pub(crate) trait PipeSource {
-    /// Asks for a bigger pipe buffer (fewer wake-ups per byte); Linux only, and the
-    /// kernel may refuse (the per-user pipe budget): then the default stays.
-    fn grow(&self, bytes: usize);
-    /// Reads what is in the (non-blocking) pipe now: `Ok(0)` when it is empty or at
-    /// its end (a PTY whose session is over reads as the end).
-    fn read_available(&self, buf: &mut [u8]) -> io::Result<usize>;
-}
-
 /// Whether a pump stops waiting for the end of file once the tree is gone, and takes
 /// what is in the pipe: on Unix an escaped process (a setsid daemon) may hold the
 /// pipe open for ever.
 pub(crate) const DRAIN_WHEN_TREE_GONE: bool = true;
 
-impl<T: AsFd> PipeSource for T {
+/// Linux grows the pipe (the kernel may refuse: the per-user pipe budget; then the
+/// default stays); a non-blocking read takes what is there, a PTY whose session is
+/// over reading as the end.
+impl<T: AsFd> super::super::PipeSource for T {
     fn grow(&self, bytes: usize) {
         #[cfg(target_os = "linux")]
         let _ = rustix::pipe::fcntl_setpipe_size(self, bytes);

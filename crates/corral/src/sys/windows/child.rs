@@ -15,15 +15,7 @@ use super::{check, CONTROL_C_EXIT, KILLED_EXIT_CODE};
 use crate::outcome::Outcome;
 use crate::signal::Signal;
 
-/// How a child ended, and what it used.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Exit {
-    pub outcome: Outcome,
-    /// User + kernel CPU time of the process.
-    pub cpu_time: Option<Duration>,
-    /// Its peak working set (bytes).
-    pub peak_rss: Option<u64>,
-}
+use crate::sys::Exit;
 
 /// One child of ours.
 #[derive(Debug)]

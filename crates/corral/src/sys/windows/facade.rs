@@ -13,21 +13,14 @@ pub(crate) type OwnedPipe = OwnedHandle;
 /// A PTY's slave end (none exists on Windows yet).
 pub(crate) type PtySlave = OwnedHandle;
 
-/// A pipe end the pumps read: what the platform can do with it beyond `AsyncRead`.
-pub(crate) trait PipeSource {
-    /// A bigger pipe buffer: anonymous pipes keep the size they were made with.
-    fn grow(&self, bytes: usize);
-    /// What is in the pipe now: never asked for on Windows
-    /// ([`DRAIN_WHEN_TREE_GONE`] is false).
-    fn read_available(&self, buf: &mut [u8]) -> io::Result<usize>;
-}
-
 /// Whether a pump stops waiting for the end of file once the tree is gone. Not on
 /// Windows: no process can leave a Job Object (breakaway is refused), so once the
 /// tree is gone every writer has closed the pipe and the end of file comes.
 pub(crate) const DRAIN_WHEN_TREE_GONE: bool = false;
 
-impl<T> PipeSource for T {
+/// Anonymous pipes keep the size they were made with; what is in one is never asked
+/// for here ([`DRAIN_WHEN_TREE_GONE`] is false).
+impl<T> super::super::PipeSource for T {
     fn grow(&self, _bytes: usize) {}
 
     fn read_available(&self, _buf: &mut [u8]) -> io::Result<usize> {
