@@ -97,6 +97,25 @@ pub(crate) enum ChildIo {
     Pty,
 }
 
+impl ChildIo {
+    /// The stream of a detached process (std's `Command` starts it): inherited,
+    /// `/dev/null` or a descriptor; pipes and PTYs are refused, as nobody would
+    /// serve them.
+    pub fn into_detached_stdio(self) -> io::Result<std::process::Stdio> {
+        Ok(match self {
+            ChildIo::Inherit => std::process::Stdio::inherit(),
+            ChildIo::Null => std::process::Stdio::null(),
+            ChildIo::Fd(fd) => fd.into(),
+            ChildIo::Pipe | ChildIo::Pty => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a detached process has no pipe or PTY of corral's",
+                ))
+            }
+        })
+    }
+}
+
 /// A program to start, resolved and validated by the layer above.
 #[derive(Debug)]
 #[cfg_attr(windows, allow(dead_code))]

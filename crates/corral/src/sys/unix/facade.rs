@@ -194,20 +194,9 @@ pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
     }
-    let stdio = |io: super::super::ChildIo| -> io::Result<std::process::Stdio> {
-        Ok(match io {
-            super::super::ChildIo::Inherit => std::process::Stdio::inherit(),
-            super::super::ChildIo::Fd(fd) => fd.into(),
-            super::super::ChildIo::Null => std::process::Stdio::null(),
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "a detached process has no pipes or PTY of corral's",
-                ))
-            }
-        })
-    };
-    c.stdin(stdio(req.stdin)?).stdout(stdio(req.stdout)?).stderr(stdio(req.stderr)?);
+    c.stdin(req.stdin.into_detached_stdio()?)
+        .stdout(req.stdout.into_detached_stdio()?)
+        .stderr(req.stderr.into_detached_stdio()?);
     let mut resources = super::resources::RawResources::new(req.resources)?;
     // It leads a new session of its own below, whatever was asked.
     resources.new_session = false;

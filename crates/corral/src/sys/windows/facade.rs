@@ -136,8 +136,8 @@ pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
     Ok(std::fs::File::open(path)?.into())
 }
 
-/// Starts `req`'s program outside any job of corral's (breaking away from the
-/// owner's own job where that job allows it), detached from our console. Returns its pid.
+/// Starts `req`'s program outside any job of corral's, detached from our console (an
+/// owner that is itself in a job has it in that job too). Returns its pid.
 pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<u32> {
     use std::os::windows::process::CommandExt;
     use windows_sys::Win32::System::Threading::{CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS};
@@ -146,16 +146,8 @@ pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
     }
-    let stdio = |io: super::super::ChildIo| -> io::Result<std::process::Stdio> {
-        Ok(match io {
-            super::super::ChildIo::Inherit => std::process::Stdio::inherit(),
-            super::super::ChildIo::Fd(fd) => fd.into(),
-            super::super::ChildIo::Null => std::process::Stdio::null(),
-            _ => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "a detached process has no pipes of corral's"))
-            }
-        })
-    };
-    c.stdin(stdio(req.stdin)?).stdout(stdio(req.stdout)?).stderr(stdio(req.stderr)?);
+    c.stdin(req.stdin.into_detached_stdio()?)
+        .stdout(req.stdout.into_detached_stdio()?)
+        .stderr(req.stderr.into_detached_stdio()?);
     Ok(c.spawn()?.id())
 }
