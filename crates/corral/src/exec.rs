@@ -24,7 +24,6 @@ use crate::mechanism::Mechanism;
 use crate::outcome::Outcome;
 use crate::process::{feed_stdin, Profile, RunningProcess};
 use crate::settings::Settings;
-use crate::signal::Signal;
 use crate::stdio::{Stdin, Stdio};
 use crate::sys::{ChildIo, OwnedPipe, PipeSource, DRAIN_WHEN_TREE_GONE};
 
@@ -196,7 +195,7 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
     let mut runs = Vec::with_capacity(n);
     for ((outcome, stderr), (cmd, pid)) in outcomes.into_iter().zip(stderrs).zip(stages.iter().zip(pids)) {
         let outcome = match outcome {
-            Outcome::Signalled { signal, .. } if oom_killed && signal == Signal::Kill.as_raw() => {
+            ref ended if oom_killed && crate::sys::ended_by_memory_limit(ended) => {
                 tracing::warn!(program = %cmd.display_name(), pid, "killed by the OOM killer");
                 Outcome::OomKilled
             }

@@ -5,6 +5,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::command::{child_output, child_outputs, child_stdin, Command, Prepared};
@@ -56,8 +57,10 @@ impl GroupBuilder {
 /// # Ok(()) }
 /// ```
 pub struct Group {
-    /// `None` only once `close` has taken it.
-    container: Option<Container>,
+    /// `None` only once `close` has taken it. Shared only with [`WeakGroup`]s, which
+    /// hold a strong reference for the length of one synchronous call at most (see
+    /// [`Group::take_container`]).
+    container: Option<Arc<Container>>,
     mechanism: Mechanism,
     fallback_reason: Option<String>,
     parent_death: ParentDeathScope,
@@ -125,7 +128,7 @@ impl Group {
             None => ParentDeathScope::guarded(mechanism),
         };
         Ok(Group {
-            container: Some(created.container),
+            container: Some(Arc::new(created.container)),
             mechanism,
             fallback_reason: created.fallback_reason,
             parent_death,
@@ -150,7 +153,8 @@ impl Group {
     }
 
     /// How many processes the kernel's OOM killer has killed in this group (where its
-    /// memory is accounted: a memory limit or [`GroupBuilder::account_memory`]).
+    /// memory is accounted: a memory limit or [`GroupBuilder::account_memory`]). On
+    /// Windows: how many times the job reached its memory limit (one is set).
     pub fn oom_kills(&self) -> Option<u64> {
         self.container().oom_kills()
     }
@@ -176,7 +180,7 @@ impl Group {
 
     /// The cgroup directory, under [`Mechanism::CgroupV2`].
     pub fn cgroup_path(&self) -> Option<&Path> {
-        self.container.as_ref().and_then(|c| c.cgroup_path())
+        self.container.as_deref().and_then(|c| c.cgroup_path())
     }
 
     /// Starts `cmd` in this group. Its timeout and cancel token do not apply here
@@ -243,15 +247,31 @@ impl Group {
 
     /// Sends `sig` to every process in the group.
     pub fn signal(&self, sig: Signal) -> Result<()> {
-        self.container().signal(sig).map_err(|e| match e.kind() {
-            // A signal the mechanism has no equivalent of (Windows's SIGUSR1, say).
-            std::io::ErrorKind::Unsupported => Error::Unsupported {
-                operation: "sending a signal",
-                mechanism: self.mechanism.to_string(),
-                reason: e.to_string(),
-            },
-            _ => Error::io(format!("sending {sig} to the group"), e),
-        })
+        self.container().signal(sig).map_err(|e| signal_error(self.mechanism, sig, e))
+    }
+
+    /// A handle that can signal this group without keeping it alive: once the group
+    /// is closed or dropped the handle reports it gone. The [`Registry`] holds these.
+    ///
+    /// [`Registry`]: crate::registry::Registry
+    pub fn downgrade(&self) -> WeakGroup {
+        let container = self.container.as_ref().map(Arc::downgrade).unwrap_or_default();
+        WeakGroup { container, mechanism: self.mechanism }
+    }
+
+    /// Takes the container back for the last time. A [`WeakGroup`] upgrades only for
+    /// one synchronous signal, so at most that long is waited here.
+    fn take_container(&mut self) -> Option<Container> {
+        let mut shared = self.container.take()?;
+        loop {
+            match Arc::try_unwrap(shared) {
+                Ok(container) => return Some(container),
+                Err(back) => {
+                    shared = back;
+                    std::thread::yield_now();
+                }
+            }
+        }
     }
 
     /// Stops every process in the group: `cgroup.freeze` (returning once the kernel
@@ -341,7 +361,7 @@ impl Group {
     /// spawn), any other is removed; see [`flush_teardowns`]. Dropping a group does
     /// the same, with the waiting and releasing on corral's teardown thread.
     pub async fn close(mut self) -> Result<()> {
-        let container = self.container.take().expect("close runs once");
+        let container = self.take_container().expect("close runs once");
         let started = Instant::now();
         let emptied = container.kill_rest_and_wait().await.map_err(|e| Error::io("killing the group", e));
         let result = match emptied {
@@ -363,10 +383,82 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        if let Some(container) = self.container.take() {
+        if let Some(container) = self.take_container() {
             tracing::debug!(mechanism = %self.mechanism, "group dropped; killing the tree");
             container.teardown_in_background();
         }
+    }
+}
+
+/// A [`Group`] that may be gone: signals it while it lives, never keeps it alive
+/// (from [`Group::downgrade`]).
+///
+/// ```no_run
+/// # async fn demo() -> corral::Result<()> {
+/// use corral::{Command, Group, Signal};
+/// let group = Group::new()?;
+/// let _server = group.start(Command::new("sleep").arg("1000"))?;
+/// let handle = group.downgrade();
+/// assert!(handle.signal(Signal::Term)?); // delivered
+/// drop(group);
+/// assert!(handle.is_gone());
+/// assert!(!handle.signal(Signal::Term)?); // gone: nothing to signal
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct WeakGroup {
+    container: Weak<Container>,
+    mechanism: Mechanism,
+}
+
+impl WeakGroup {
+    /// The group's mechanism.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// Whether the group has been closed or dropped.
+    pub fn is_gone(&self) -> bool {
+        self.container.strong_count() == 0
+    }
+
+    /// Sends `sig` to every process in the group, as [`Group::signal`] does:
+    /// `Ok(true)` when it had live processes to send it to, `Ok(false)` when the group
+    /// is gone or empty.
+    pub fn signal(&self, sig: Signal) -> Result<bool> {
+        // Held for this synchronous call only (see `Group::take_container`).
+        let Some(container) = self.container.upgrade() else { return Ok(false) };
+        if container.pids().map_err(|e| Error::io("listing the group's processes", e))?.is_empty() {
+            return Ok(false);
+        }
+        container.signal(sig).map_err(|e| signal_error(self.mechanism, sig, e))?;
+        Ok(true)
+    }
+}
+
+impl PartialEq for WeakGroup {
+    fn eq(&self, other: &WeakGroup) -> bool {
+        self.container.ptr_eq(&other.container)
+    }
+}
+
+impl Eq for WeakGroup {}
+
+impl fmt::Debug for WeakGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakGroup").field("mechanism", &self.mechanism).field("gone", &self.is_gone()).finish()
+    }
+}
+
+fn signal_error(mechanism: Mechanism, sig: Signal, e: std::io::Error) -> Error {
+    match e.kind() {
+        // A signal the mechanism has no equivalent of (Windows's SIGUSR1, say).
+        std::io::ErrorKind::Unsupported => Error::Unsupported {
+            operation: "sending a signal",
+            mechanism: mechanism.to_string(),
+            reason: e.to_string(),
+        },
+        _ => Error::io(format!("sending {sig} to the group"), e),
     }
 }
 

@@ -106,7 +106,7 @@ mod sys;
 pub use command::Command;
 pub use encoding_rs;
 pub use error::{Error, ErrorKind, Result, STDERR_TAIL_BYTES};
-pub use group::{Group, GroupBuilder};
+pub use group::{Group, GroupBuilder, WeakGroup};
 pub use mechanism::Mechanism;
 pub use outcome::Outcome;
 pub use process::RunningProcess;

@@ -21,7 +21,8 @@ pub enum Outcome {
     /// The caller cancelled and the cancel policy ended the tree.
     Cancelled,
     /// The kernel's OOM killer killed it (SIGKILL) because the tree reached its
-    /// memory limit.
+    /// memory limit. On Windows, which kills nothing at a job memory limit: it exited
+    /// with a failure after an allocation of the job was refused at the limit.
     OomKilled,
 }
 

@@ -43,3 +43,24 @@ pub fn unblock_signals(signals: &[Signal]) -> Result<()> {
 pub fn exit_by_signal(signal: Signal) -> ! {
     crate::sys::exit_by_signal(signal)
 }
+
+/// Allows (the default) or forbids moving this process into a cgroup of its own.
+///
+/// On Linux, a limit on a group (memory, process count, CPU) needs its controller
+/// enabled in the cgroup corral creates groups under: the owner's own. The kernel
+/// refuses while that cgroup holds processes itself, as a systemd service's or a
+/// user's scope does. corral then moves the owner (itself and its warden, never any
+/// other process) into a leaf child `corral.owner` and makes its groups beside it;
+/// `corral doctor` reports the move. Under a user's systemd manager whose unit was
+/// given no cpu (or memory, or pids) controller, corral likewise moves the owner into
+/// a scope of its own with `Delegate=yes`, asked of systemd. Forbid both, before the
+/// first group, for an owner that must stay where it is: a limit is then refused with
+/// the reason. (Where the owner's cgroup is not writable at all, a delegated scope is
+/// the only cgroup it can have, and it is still asked for.)
+///
+/// ```no_run
+/// corral::owner::set_may_move(false);
+/// ```
+pub fn set_may_move(allowed: bool) {
+    crate::sys::set_owner_may_move(allowed)
+}

@@ -1,7 +1,8 @@
-//! A per-owner registry of labelled process groups (the pattern of an editor that must
-//! stop everything one window owns), delivering signals through a pluggable
-//! [`Signaller`]: local `killpg`, or forwarded through `ssh`, `docker exec` or
-//! `kubectl exec`.
+//! A per-owner registry of labelled groups (the pattern of an editor that must stop
+//! everything one window owns), delivering signals through a pluggable
+//! [`Signaller`]: locally (any [`Group`], whatever its mechanism, through a
+//! [`WeakGroup`]; or a process group by id with `killpg`), or forwarded through
+//! `ssh`, `docker exec` or `kubectl exec` to process groups on the far side.
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -9,58 +10,94 @@ use futures_util::future::BoxFuture;
 
 use crate::command::Command;
 use crate::error::{Error, Result};
-use crate::group::Group;
-use crate::mechanism::Mechanism;
+use crate::group::{Group, WeakGroup};
 use crate::outcome::Outcome;
 use crate::signal::Signal;
 
-/// A registry entry's id.
+/// A registry entry's id. Re-registering a label gives the new entry a new id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId(pub u64);
 
-/// A labelled process group, as the signaller's side knows it.
+/// What an entry addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A [`Group`] of this owner's, whatever its mechanism (cgroup, process groups,
+    /// Job Object). The registry does not keep it alive: once it is closed or
+    /// dropped the entry is forgotten.
+    Group(WeakGroup),
+    /// A process group by id, in the signaller's own namespace (for a forwarded
+    /// authority, what the remote side reported; the local pid is only the client).
+    ProcessGroup {
+        /// The process group id.
+        pgid: i32,
+        /// Which incarnation of that pgid this is: the leader's start time (clock
+        /// ticks since boot, field 22 of `/proc/PID/stat`) when known, so a delayed
+        /// signal never reaches a group that reuses the id.
+        incarnation: Option<u64>,
+    },
+}
+
+/// A labelled group, as the signaller's side knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The entry's id.
     pub id: EntryId,
-    /// The caller's label.
+    /// The caller's label (unique in a registry).
     pub label: String,
-    /// The process group id in the signaller's own namespace (for a forwarded
-    /// authority, what the remote side reported; the local pid is only the client).
-    pub pgid: i32,
-    /// Which incarnation of that pgid this is: the leader's start time (clock ticks
-    /// since boot, field 22 of `/proc/PID/stat`) when known, so a delayed signal never
-    /// reaches a group that reuses the id.
-    pub incarnation: Option<u64>,
+    /// What the entry's signals reach.
+    pub address: Address,
 }
 
-/// Delivers a signal to a process group: `Ok(true)` delivered, `Ok(false)` the group
-/// is gone, `Err` for permission or authority failures.
+impl Entry {
+    /// Whether what the entry addresses is known to be gone without asking anyone: a
+    /// group that was closed or dropped.
+    fn is_gone(&self) -> bool {
+        matches!(&self.address, Address::Group(g) if g.is_gone())
+    }
+}
+
+/// Delivers a signal to an entry: `Ok(true)` delivered, `Ok(false)` what it addresses
+/// is gone (or has no process left), `Err` for permission or authority failures.
 pub trait Signaller: Send + Sync {
     /// Signals the entry's group.
     fn signal<'a>(&'a self, entry: &'a Entry, sig: Signal) -> BoxFuture<'a, Result<bool>>;
 }
 
-/// Signals with `killpg` on this host. A group whose leader has been replaced by a
-/// process with another start time counts as gone.
+/// Signals on this host: a [`Group`] through its own mechanism (the cgroup's
+/// processes checked against pid reuse, the process groups it holds, the Job
+/// Object), a process group by id with `killpg`. A process group whose leader has
+/// been replaced by a process with another start time counts as gone.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalSignaller;
 
 impl Signaller for LocalSignaller {
     fn signal<'a>(&'a self, entry: &'a Entry, sig: Signal) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            if let (Some(want), Some(now)) = (entry.incarnation, start_time(entry.pgid)) {
-                if want != now {
-                    return Ok(false); // the id now belongs to someone else
+            match &entry.address {
+                Address::Group(group) => group.signal(sig),
+                &Address::ProcessGroup { pgid, incarnation } => {
+                    if let (Some(want), Some(now)) = (incarnation, start_time(pgid)) {
+                        if want != now {
+                            return Ok(false); // the id now belongs to someone else
+                        }
+                    }
+                    if pgid <= 1 {
+                        return Err(Error::InvalidInput(format!("process group id {pgid}")));
+                    }
+                    crate::sys::signal_process_group(pgid, sig).map_err(|e| match e.kind() {
+                        // Windows: no safe way to signal a console group by id alone.
+                        std::io::ErrorKind::Unsupported => Error::Unsupported {
+                            operation: "signalling a process group by id",
+                            mechanism: crate::mechanism::Mechanism::ProcessGroup.to_string(),
+                            reason: e.to_string(),
+                        },
+                        _ => Error::PermissionDenied {
+                            what: format!("sending {sig} to process group {pgid}"),
+                            source: Some(e),
+                        },
+                    })
                 }
             }
-            if entry.pgid <= 1 {
-                return Err(Error::InvalidInput(format!("process group id {}", entry.pgid)));
-            }
-            crate::sys::signal_process_group(entry.pgid, sig).map_err(|e| Error::PermissionDenied {
-                what: format!("sending {sig} to process group {}", entry.pgid),
-                source: Some(e),
-            })
         })
     }
 }
@@ -92,13 +129,25 @@ impl ForwardingSignaller {
 impl Signaller for ForwardingSignaller {
     fn signal<'a>(&'a self, entry: &'a Entry, sig: Signal) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            if entry.pgid <= 1 {
-                return Err(Error::InvalidInput(format!("process group id {}", entry.pgid)));
+            let pgid = match &entry.address {
+                &Address::ProcessGroup { pgid, .. } => pgid,
+                Address::Group(group) => {
+                    return Err(Error::Unsupported {
+                        operation: "forwarding a signal",
+                        mechanism: group.mechanism().to_string(),
+                        reason: "the entry is a group on this host; a forwarding signaller reaches process \
+                                 groups on the far side"
+                            .into(),
+                    })
+                }
+            };
+            if pgid <= 1 {
+                return Err(Error::InvalidInput(format!("process group id {pgid}")));
             }
             let name = &sig.name()[3..];
             let out = Command::new(&self.prefix[0])
                 .args(&self.prefix[1..])
-                .args(["kill", "-s", name, "--", &format!("-{}", entry.pgid)])
+                .args(["kill", "-s", name, "--", &format!("-{pgid}")])
                 .output()
                 .await?;
             let stderr = out.stderr_str();
@@ -115,29 +164,31 @@ impl Signaller for ForwardingSignaller {
     }
 }
 
-/// What to register: a process group id, or a group's process groups.
+/// What to register: a group of this owner's, or a process group by id.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     /// A process group by its leader's id (in the signaller's namespace), with its
-    /// incarnation when known (see [`Entry::incarnation`]).
+    /// incarnation when known (see [`Address::ProcessGroup`]).
     Pgid {
         /// The process group id.
         pgid: i32,
         /// The leader's start time, when known; local groups are looked up if `None`.
         incarnation: Option<u64>,
     },
-    /// A [`Group`] on the process-group mechanism: its first process group.
+    /// Any [`Group`], whatever its mechanism.
     Group(&'a Group),
 }
 
-/// A per-owner registry of labelled process groups.
+/// A per-owner registry of labelled groups, one entry per label.
 ///
 /// ```no_run
-/// # async fn demo(pgid: i32) -> corral::Result<()> {
+/// # async fn demo() -> corral::Result<()> {
 /// use corral::registry::{Registry, Target};
-/// use corral::Signal;
+/// use corral::{Command, Group, Signal};
+/// let build = Group::new()?;
+/// build.start(Command::new("make").arg("-j8"))?;
 /// let registry = Registry::new();
-/// registry.register(Target::Pgid { pgid, incarnation: None }, "window 3: build")?;
+/// registry.register(Target::Group(&build), "window 3: build")?;
 /// for (id, delivered) in registry.signal_all(Signal::Term).await {
 ///     println!("{id:?}: {delivered:?}");
 /// }
@@ -177,68 +228,64 @@ impl Registry {
         *self.signaller.write().unwrap_or_else(|e| e.into_inner()) = signaller;
     }
 
-    /// Records a labelled process group. Idempotent: registering the same group (and
-    /// incarnation) again returns the existing id.
+    /// Records `target` under `label`. A label already registered is replaced: its
+    /// old entry (and id) is forgotten, and the new entry gets a new id.
     pub fn register(&self, target: Target<'_>, label: impl Into<String>) -> Result<EntryId> {
-        let (pgid, incarnation) = match target {
+        let address = match target {
             Target::Pgid { pgid, incarnation } => {
                 if pgid <= 1 {
                     return Err(Error::InvalidInput(format!("process group id {pgid}")));
                 }
-                (pgid, incarnation.or_else(|| start_time(pgid)))
+                Address::ProcessGroup { pgid, incarnation: incarnation.or_else(|| start_time(pgid)) }
             }
-            Target::Group(g) => {
-                if g.mechanism() != Mechanism::ProcessGroup {
-                    return Err(Error::Unsupported {
-                        operation: "registering a group",
-                        mechanism: g.mechanism().to_string(),
-                        reason: "the registry signals process groups; a cgroup group's processes share ours".into(),
-                    });
-                }
-                let pgid = *g
-                    .process_group_ids()
-                    .first()
-                    .ok_or_else(|| Error::InvalidInput("the group has no live process group".into()))?;
-                (pgid, start_time(pgid))
-            }
+            Target::Group(g) => Address::Group(g.downgrade()),
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = entries.iter().find(|e| e.pgid == pgid && e.incarnation == incarnation) {
-            return Ok(e.id);
-        }
+        let label = label.into();
+        let mut entries = self.lock();
+        entries.retain(|e| e.label != label);
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         let id = EntryId(*next);
         *next += 1;
-        entries.push(Entry { id, label: label.into(), pgid, incarnation });
+        entries.push(Entry { id, label, address });
         Ok(id)
     }
 
     /// Forgets an entry; `false` if there was none.
     pub fn forget(&self, id: EntryId) -> bool {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.lock();
         let before = entries.len();
         entries.retain(|e| e.id != id);
         entries.len() != before
     }
 
-    /// The entries, in registration order.
+    /// The entries, in registration order. Groups closed or dropped since they were
+    /// registered are forgotten first.
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lock().clone()
     }
 
-    /// Signals every entry; one result per entry. Entries found gone (`Ok(false)`) are
-    /// forgotten, so a retry loop stays small and idempotent.
+    /// Signals every entry; one result per entry: `Ok(true)` sent, `Ok(false)` already
+    /// gone (or, for a group, no process left), `Err` what went wrong. Entries found
+    /// gone are forgotten, so a retry loop stays small and idempotent; a group with no
+    /// process left stays registered until it is closed or dropped.
     pub async fn signal_all(&self, sig: Signal) -> Vec<(EntryId, Result<bool>)> {
         let signaller = self.signaller.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut results = Vec::new();
         for entry in self.entries() {
             let r = signaller.signal(&entry, sig).await;
-            if matches!(r, Ok(false)) {
+            if matches!((&entry.address, &r), (Address::ProcessGroup { .. }, Ok(false))) {
                 self.forget(entry.id);
             }
             results.push((entry.id, r));
         }
         results
+    }
+
+    /// The entries, with those whose group is gone forgotten.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| !e.is_gone());
+        entries
     }
 }
 

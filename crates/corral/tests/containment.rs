@@ -204,19 +204,23 @@ async fn sigkill_as_the_cancel_signal_does_not_wait_for_the_grace() {
 
 /// Five processes (parent, two children, two grandchildren) that each leave a marker
 /// file named by their pid when SIGINT arrives, reporting their pids through a FIFO.
+// Perl runs a handler between ops ("safe signals"): a SIGINT that lands after the
+// check before a long `sleep` starts would wait out the whole sleep, so each process
+// naps in short slices (a process's own idling, not the test's synchronisation).
 const TRAPS_INT: &str = r#"
 my ($dir, $fifo) = @ARGV;
 open(my $out, '>', $fifo) or die; select($out); $| = 1;
 $SIG{INT} = sub { open(my $f, '>', "$dir/$$") or die; close $f; exit 0 };
+sub idle { select(undef, undef, undef, 0.2) while 1 }
 for (1..2) {
     my $kid = fork;
     if ($kid == 0) {
         my $grandkid = fork;
-        if ($grandkid == 0) { print "$$\n"; sleep 1000 while 1; }
-        print "$$\n"; sleep 1000 while 1;
+        if ($grandkid == 0) { print "$$\n"; idle(); }
+        print "$$\n"; idle();
     }
 }
-print "$$\n"; sleep 1000 while 1;
+print "$$\n"; idle();
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

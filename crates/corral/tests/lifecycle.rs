@@ -201,11 +201,13 @@ async fn probes_detect_a_line_and_a_port() {
     "#;
     let g = Group::new().unwrap();
     let mut p = g.start(Command::new("perl").args(["-e", script]).stream_lines()).unwrap();
-    let line = p.wait_for_line(|l| l.contains("listening"), Duration::from_secs(10)).await.unwrap();
+    // (Deadlines, not waits: generous for a loaded emulated machine, where perl alone
+    // can take seconds to start.)
+    let line = p.wait_for_line(|l| l.contains("listening"), Duration::from_secs(60)).await.unwrap();
     assert_eq!(line.text, "listening");
-    let port_line = p.wait_for_line(|l| l.starts_with("port "), Duration::from_secs(10)).await.unwrap();
+    let port_line = p.wait_for_line(|l| l.starts_with("port "), Duration::from_secs(60)).await.unwrap();
     let port: u16 = port_line.text[5..].parse().unwrap();
-    p.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(10)).await.unwrap();
+    p.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(60)).await.unwrap();
     // A probe never kills the process.
     assert!(p.try_wait().unwrap().is_none());
     let err = p.wait_for_line(|l| l.contains("never"), Duration::from_millis(200)).await.unwrap_err();

@@ -9,48 +9,74 @@ use std::time::Duration;
 
 use common::*;
 use corral::{
-    registry::{Entry, ForwardingSignaller, Registry, Signaller, Target},
+    registry::{Address, Entry, ForwardingSignaller, LocalSignaller, Registry, Signaller, Target},
     Command, ErrorKind, Group, Mechanism, Outcome, Signal, Stdio,
 };
 use futures_util::future::BoxFuture;
 
 #[tokio::test]
-async fn local_signals_reach_live_groups_and_gone_ones_are_forgotten() {
-    let live = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
-    let mut p1 = live.start(Command::new("sleep").arg("1000")).unwrap();
+async fn any_group_is_signalled_whole_and_forgotten_once_gone() {
+    let registry = Registry::new();
+    // One group of every mechanism this host has, each holding a tree (a shell, two
+    // background sleeps; under a cgroup also a double-forked setsid daemon).
+    let mut held = Vec::new();
+    for m in mechanisms() {
+        let group = Group::builder().mechanism(m).build().unwrap();
+        let tree = Tree::new(m == Mechanism::CgroupV2);
+        let shell = group.start(tree.command()).unwrap();
+        let pids = tree.pids().await;
+        let id = registry.register(Target::Group(&group), format!("{m}: tree")).unwrap();
+        held.push((group, shell, Reaper(pids.clone()), pids, id));
+    }
+    // A process group that is gone by the time it is signalled.
     let gone = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
-    let mut p2 = gone.start(Command::new("true")).unwrap();
-    p2.wait().await.unwrap();
+    let mut p = gone.start(Command::new("true")).unwrap();
+    p.wait().await.unwrap();
     // Its group keeps the leader's id reserved until it is closed.
     gone.close().await.unwrap();
-    let _reaper = Reaper(vec![p1.pid()]);
-
-    let registry = Registry::new();
-    let a = registry.register(Target::Group(&live), "window 1: server").unwrap();
-    assert_eq!(registry.register(Target::Group(&live), "again").unwrap(), a, "idempotent by id");
-    let b = registry.register(Target::Pgid { pgid: p2.pid() as i32, incarnation: None }, "window 1: done").unwrap();
-    assert_ne!(a, b);
-    assert_eq!(registry.entries().len(), 2);
-    assert_eq!(registry.entries()[0].label, "window 1: server");
+    let stale = registry.register(Target::Pgid { pgid: p.pid() as i32, incarnation: None }, "done").unwrap();
 
     let results = registry.signal_all(Signal::Term).await;
-    let got: Vec<_> = results.iter().map(|(id, r)| (*id, r.as_ref().ok().copied())).collect();
-    assert_eq!(got, vec![(a, Some(true)), (b, Some(false))]);
-    assert_eq!(p1.wait().await.unwrap(), Outcome::Signalled { signal: libc::SIGTERM, core_dumped: false });
-    assert_eq!(registry.entries().iter().map(|e| e.id).collect::<Vec<_>>(), vec![a], "the gone one is forgotten");
-    let again = registry.signal_all(Signal::Term).await;
-    assert!(matches!(again[..], [(id, Ok(false))] if id == a));
-    assert!(registry.entries().is_empty());
-    assert!(!registry.forget(a));
-
-    // A cgroup group's processes share our process group: refused, typed.
-    if mechanisms().contains(&Mechanism::CgroupV2) {
-        let cg = Group::builder().mechanism(Mechanism::CgroupV2).build().unwrap();
-        let err = registry.register(Target::Group(&cg), "x").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported);
+    let got: Vec<_> = results.iter().map(|(id, r)| (*id, r.as_ref().map_err(|e| e.to_string()).copied())).collect();
+    let mut want: Vec<_> = held.iter().map(|h| (h.4, Ok(true))).collect();
+    want.push((stale, Ok(false)));
+    assert_eq!(got, want);
+    for (group, mut shell, _reaper, pids, _) in held.drain(..) {
+        assert_eq!(shell.wait().await.unwrap(), Outcome::Signalled { signal: libc::SIGTERM, core_dumped: false });
+        assert_all_gone(&pids, Duration::from_secs(10), &format!("the {} tree after SIGTERM", group.mechanism()));
+        // Still registered: the group lives, empty. Signalling it finds no process.
+        let entry = registry.entries().into_iter().find(|e| e.address == Address::Group(group.downgrade())).unwrap();
+        assert!(matches!(LocalSignaller.signal(&entry, Signal::Term).await, Ok(false)));
+        // Dropped: forgotten without a call.
+        drop(group);
+        assert!(!registry.entries().iter().any(|e| e.id == entry.id), "a dropped group's entry is forgotten");
     }
+    assert!(registry.entries().is_empty(), "{:?}", registry.entries());
+    assert!(!registry.forget(stale));
     let err = registry.register(Target::Pgid { pgid: 1, incarnation: None }, "init").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn registering_a_label_again_replaces_its_entry() {
+    let registry = Registry::new();
+    let first = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
+    let mut old = first.start(Command::new("sleep").arg("1000")).unwrap();
+    let second = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
+    let mut new = second.start(Command::new("sleep").arg("1000")).unwrap();
+    let _reaper = Reaper(vec![old.pid(), new.pid()]);
+    let a = registry.register(Target::Group(&first), "window 1").unwrap();
+    let b = registry.register(Target::Group(&second), "window 1").unwrap();
+    assert_ne!(a, b);
+    let entries = registry.entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].id, entries[0].address.clone()), (b, Address::Group(second.downgrade())));
+    let results = registry.signal_all(Signal::Kill).await;
+    assert!(matches!(results[..], [(id, Ok(true))] if id == b));
+    assert_eq!(new.wait().await.unwrap(), Outcome::Signalled { signal: libc::SIGKILL, core_dumped: false });
+    assert!(alive(old.pid()), "the replaced entry's group was not signalled");
+    first.kill().unwrap();
+    old.wait().await.unwrap();
 }
 
 #[tokio::test]
@@ -72,7 +98,8 @@ struct Recording(Mutex<Vec<(i32, Signal)>>);
 
 impl Signaller for Recording {
     fn signal<'a>(&'a self, entry: &'a Entry, sig: Signal) -> BoxFuture<'a, corral::Result<bool>> {
-        self.0.lock().unwrap().push((entry.pgid, sig));
+        let Address::ProcessGroup { pgid, .. } = entry.address else { panic!("{entry:?}") };
+        self.0.lock().unwrap().push((pgid, sig));
         Box::pin(async { Ok(true) })
     }
 }
@@ -202,4 +229,19 @@ async fn a_forwarded_signal_reaches_a_remote_group_through_ssh() {
     assert!(matches!(second[..], [(id, Ok(false))] if id == a), "{second:?}");
     assert!(registry.entries().is_empty());
     sshd.group.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forwarding_signaller_refuses_a_local_group() {
+    let group = Group::builder().mechanism(Mechanism::ProcessGroup).build().unwrap();
+    let mut p = group.start(Command::new("sleep").arg("1000")).unwrap();
+    let _reaper = Reaper(vec![p.pid()]);
+    let registry = Registry::with_signaller(Arc::new(ForwardingSignaller::new(["ssh", "nowhere"]).unwrap()));
+    registry.register(Target::Group(&group), "local").unwrap();
+    let results = registry.signal_all(Signal::Kill).await;
+    let [(_, Err(e))] = &results[..] else { panic!("{results:?}") };
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(alive(p.pid()));
+    group.kill().unwrap();
+    p.wait().await.unwrap();
 }

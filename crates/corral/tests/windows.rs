@@ -16,6 +16,7 @@ use std::process::Stdio as StdStdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use corral::registry::{Registry, Target};
 use corral::{Command, ErrorKind, Group, Mechanism, Outcome, ShutdownPolicy, Signal, Stdin};
 use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
 use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
@@ -124,6 +125,15 @@ fn helper() {
             println!("hello from the helper");
             std::process::exit(0);
         }
+        "console" => {
+            // The console's size, then again once a line has come in.
+            let size = || corral::io::PtySize::of_stdout().map(|s| format!("size {}x{}", s.rows, s.cols));
+            println!("{}", size().unwrap_or_else(|| "no console".into()));
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+            println!("{}", size().unwrap_or_else(|| "no console".into()));
+            std::process::exit(0);
+        }
         "cat" => {
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).unwrap();
@@ -214,6 +224,7 @@ fn require(name: &str) -> bool {
         "console-ctrl" if wine() => {
             Err("Wine 8 refuses GenerateConsoleCtrlEvent to a process group (error 12, no real console)".into())
         }
+        "conpty" if wine() => Err("Wine 8's pseudo console does not carry an ordinary child's output".into()),
         "job-accounting" if wine() => Err("Wine 8 keeps a job's TotalUserTime at 0".into()),
         "limits" if wine() => Err(
             "Wine 8 accepts job memory and process limits without enforcing them, and refuses a CPU rate (error 87)"
@@ -381,6 +392,73 @@ fn signals_without_a_windows_equivalent_are_unsupported() {
     });
 }
 
+/// The registry holds a Job Object group like any other group: its signal reaches the
+/// whole tree, and the entry is forgotten once the group is dropped. A process group
+/// by id is refused, typed: Windows cannot signal one safely by id alone.
+#[test]
+fn the_registry_signals_a_job_and_forgets_it_once_dropped() {
+    rt().block_on(async {
+        let g = Group::new().unwrap();
+        let (pids, mut p) = start_tree(&g).await;
+        let registry = Registry::new();
+        let id = registry.register(Target::Group(&g), "job").unwrap();
+        let results = registry.signal_all(Signal::Kill).await;
+        assert!(matches!(results[..], [(i, Ok(true))] if i == id), "{results:?}");
+        assert_eq!(p.wait().await.unwrap(), Outcome::Signalled { signal: 9, core_dumped: false });
+        assert!(g.wait_empty(Some(Duration::from_secs(30))).await.unwrap());
+        assert_all_gone(&pids, "killed through the registry");
+        let again = registry.signal_all(Signal::Kill).await;
+        assert!(matches!(again[..], [(i, Ok(false))] if i == id), "an empty job: {again:?}");
+        drop(g);
+        assert!(registry.entries().is_empty(), "a dropped group is forgotten");
+        registry.register(Target::Pgid { pgid: 4242, incarnation: None }, "by id").unwrap();
+        let results = registry.signal_all(Signal::Term).await;
+        let [(_, Err(e))] = &results[..] else { panic!("{results:?}") };
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    });
+}
+
+/// Reads `pty` until what was read contains `want`.
+async fn read_until(pty: &mut corral::io::Pty, seen: &mut String, want: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    while !seen.contains(want) {
+        let n = tokio::time::timeout(Duration::from_secs(60), pty.read(&mut buf)).await.expect(want).unwrap();
+        assert!(n > 0, "end of file before {want:?}; read {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+/// PTY mode through ConPTY: the child's console has the size asked for, a resize
+/// reaches it, its input is ours to write, and its output ends once it has exited.
+#[test]
+fn pty_mode_runs_the_child_on_a_pseudo_console() {
+    if !require("conpty") {
+        return;
+    }
+    use corral::io::PtySize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    rt().block_on(async {
+        let g = Group::new().unwrap();
+        let mut p = g.start(helper_cmd("console").pty(PtySize { rows: 24, cols: 80 })).unwrap();
+        let mut pty = p.take_pty().unwrap();
+        let mut seen = String::new();
+        read_until(&mut pty, &mut seen, "size 24x80").await;
+        pty.resize(PtySize { rows: 30, cols: 100 }).unwrap();
+        assert_eq!(pty.size().unwrap(), PtySize { rows: 30, cols: 100 });
+        pty.write_all(b"go\r\n").await.unwrap();
+        pty.flush().await.unwrap();
+        read_until(&mut pty, &mut seen, "size 30x100").await;
+        assert_eq!(p.wait().await.unwrap(), Outcome::Exited(0));
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), pty.read_to_end(&mut rest))
+            .await
+            .expect("end of file once the child has exited")
+            .unwrap();
+        g.close().await.unwrap();
+    });
+}
+
 #[test]
 fn suspend_and_resume_every_thread_of_the_job() {
     rt().block_on(async {
@@ -439,8 +517,16 @@ fn job_limits_hold() {
         return;
     }
     rt().block_on(async {
+        // The allocation is refused at the limit; the helper's failure is reported as
+        // the OOM-like outcome, since the job said it reached its limit.
         let out = helper_cmd("alloc").memory_max(64 << 20).output().await.unwrap();
-        assert!(!out.success() && !out.stdout_str().contains("allocated"), "{out:?}");
+        assert!(!out.stdout_str().contains("allocated"), "{out:?}");
+        assert_eq!(out.outcome, Outcome::OomKilled, "{out:?}");
+        let g = Group::builder().memory_max(64 << 20).build().unwrap();
+        let mut p = g.start(helper_cmd("alloc")).unwrap();
+        assert_ne!(p.wait().await.unwrap(), Outcome::Exited(0));
+        assert!(g.oom_kills().unwrap() >= 1, "the job's memory-limit message was counted");
+        g.close().await.unwrap();
         let out = helper_cmd("tree-then-exit").max_processes(2).output().await.unwrap();
         assert!(!out.success(), "the third process of the job was refused: {out:?}");
         let out = helper_cmd("spin").cpu_quota(0.25).collect_stats().output().await.unwrap();

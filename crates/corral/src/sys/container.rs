@@ -175,7 +175,7 @@ impl Container {
             #[cfg(unix)]
             Container::ProcessGroup(_) => None,
             #[cfg(windows)]
-            Container::Job(_) => None,
+            Container::Job(job) => job.memory_limit_hits(),
         }
     }
 
@@ -203,6 +203,7 @@ impl Container {
             Container::Job(job) => {
                 let s = job.stats()?;
                 (stats.processes, stats.cpu_time, stats.memory_peak) = (s.processes, s.cpu_time, s.memory_peak);
+                stats.oom_kills = job.memory_limit_hits();
             }
         }
         let missing = [
@@ -231,7 +232,7 @@ impl Container {
             #[cfg(unix)]
             Container::ProcessGroup(_) => unix::pgroup::stat_source(stat),
             #[cfg(windows)]
-            Container::Job(_) => windows::job::Job::stat_source(stat),
+            Container::Job(job) => job.stat_source(stat),
         }
     }
 

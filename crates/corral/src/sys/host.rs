@@ -76,6 +76,9 @@ impl HostReport {
                     };
                     report.limits.push((limit, how));
                 }
+                #[cfg(target_os = "linux")]
+                report.platform_facts.push(("owner cgroup", super::linux::cgroup::subtree::describe()));
+
                 if let Some(dir) = created.container.cgroup_path() {
                     report.cgroup_writable = true;
                     report.cgroup_kill = dir.join("cgroup.kill").exists();
@@ -104,6 +107,10 @@ impl HostReport {
             Err(CreateError::Exhausted(context, source)) => {
                 report.fallback_reason = Some(format!("{context}: {source}"))
             }
+        }
+        #[cfg(target_os = "linux")]
+        if let Ok(host) = super::linux::cgroup::discover::host() {
+            report.platform_facts.push(("cgroup base", host.origin.clone()));
         }
         report.statistics = statistics();
         #[cfg(windows)]

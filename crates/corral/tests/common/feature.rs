@@ -37,6 +37,10 @@
 //!   pidfds, and a kernel that does not refuse `clone3(CLONE_INTO_CGROUP)`.
 //! - `pid-reuse`: the next pid can be chosen, to force the reuse of an id: root, and a
 //!   writable `/proc/sys/kernel/ns_last_pid`.
+//! - `controllers-v2`: root, and the cgroup v2 root enables memory, pids and cpu for
+//!   its children (a pure v2 host), so a test can make a cgroup of its own to put an
+//!   owner in.
+//! - `console-ctrl`, `job-accounting`, `conpty`: Windows facts (`tests/windows.rs`).
 //!
 //! This file depends on std alone, so that any test crate (the library's integration
 //! tests, its unit tests, the CLI's tests) can include it with `#[path = ...] mod
@@ -54,8 +58,10 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("sshd", "OpenSSH's sshd, ssh and ssh-keygen are installed"),
     ("clone3", "the clone3 fast spawn path can be in force"),
     ("pid-reuse", "a pid can be forced for the next process (root, /proc/sys/kernel/ns_last_pid)"),
+    ("controllers-v2", "root, and the cgroup v2 root gives memory, pids and cpu to its children (a pure v2 host)"),
     ("console-ctrl", "Windows: GenerateConsoleCtrlEvent reaches a child's console process group"),
     ("job-accounting", "Windows: a Job Object accounts its processes' CPU time"),
+    ("conpty", "Windows: a pseudo console (ConPTY) carries an ordinary child's output"),
 ];
 
 /// The environment variable that lists the features a CI lane declares absent.

@@ -50,12 +50,35 @@ pub fn check(name: &str) -> Result<(), String> {
             }
             Ok(())
         }
+        "controllers-v2" => {
+            feature::check::root()?;
+            let mount = v2_mount().ok_or("no cgroup2 mount")?;
+            let enabled = std::fs::read_to_string(mount.join("cgroup.subtree_control")).unwrap_or_default();
+            match ["memory", "pids", "cpu"].into_iter().find(|c| !enabled.split_whitespace().any(|e| e == *c)) {
+                None => Ok(()),
+                Some(c) => {
+                    Err(format!("the cgroup v2 root at {} does not enable {c} for its children", mount.display()))
+                }
+            }
+        }
         "uid-switch" => feature::check::root(),
         "pty" => feature::check::pty(),
         "sshd" => feature::check::sshd(),
         "pid-reuse" => feature::check::pid_reuse(),
         other => panic!("no check for host feature {other:?}"),
     }
+}
+
+/// The cgroup2 mount point, from `/proc/self/mountinfo`.
+pub fn v2_mount() -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        Some(PathBuf::from(left.split_whitespace().nth(4)?))
+    })
 }
 
 /// The mechanisms to test on this host: ProcessGroup always, CgroupV2 when the

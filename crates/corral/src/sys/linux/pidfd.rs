@@ -15,7 +15,14 @@ pub(crate) async fn wait_exited(pids: &[u32], deadline: Option<Instant>) -> io::
     let mut fds = Vec::with_capacity(pids.len());
     for &pid in pids {
         let Some(p) = Pid::from_raw(pid as i32) else { continue };
-        match pidfd_open(p, PidfdFlags::NONBLOCK) {
+        // Kernels before 5.10 refuse PIDFD_NONBLOCK with EINVAL (only readiness is
+        // asked of the pidfd, so a blocking one does as well); every kernel answers
+        // EINVAL for a process that is exiting (its thread-group leader gone): exited.
+        let opened = match pidfd_open(p, PidfdFlags::NONBLOCK) {
+            Err(rustix::io::Errno::INVAL) => pidfd_open(p, PidfdFlags::empty()),
+            other => other,
+        };
+        match opened {
             Ok(fd) => {
                 // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and
                 // the same for the AsyncFd's whole life.
@@ -23,7 +30,7 @@ pub(crate) async fn wait_exited(pids: &[u32], deadline: Option<Instant>) -> io::
                     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
                 fds.push(afd);
             }
-            Err(rustix::io::Errno::SRCH) => {}
+            Err(rustix::io::Errno::SRCH | rustix::io::Errno::INVAL) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -47,16 +47,25 @@ const STACK_SIZE: usize = 2 << 20;
 /// The owner's handle on its warden.
 pub(crate) struct Warden {
     sock: OwnedFd,
+    /// The warden's pid: a process of the owner's own (moved with it, see
+    /// `cgroup/subtree.rs`).
+    pub pid: u32,
     next_id: AtomicU64,
     /// One message (with its fds) at a time; and how many registrations the warden
     /// holds now, so that one past its table is refused here rather than dropped there.
     send: Mutex<usize>,
 }
 
+static WARDEN: OnceLock<Result<Warden, String>> = OnceLock::new();
+
+/// The warden, if it has been started (without starting it).
+pub(crate) fn started() -> Option<&'static Warden> {
+    WARDEN.get().and_then(|w| w.as_ref().ok())
+}
+
 /// The process's warden, started on first use. An error says why there is none; a
 /// start that failed for want of a resource is not kept, so the next call tries again.
 pub(crate) fn get() -> Result<&'static Warden, crate::sys::Lack> {
-    static WARDEN: OnceLock<Result<Warden, String>> = OnceLock::new();
     if WARDEN.get().is_none() {
         match start().map_err(|e| crate::sys::Lack::io("cannot start the warden", e)) {
             Err(e @ crate::sys::Lack::Exhausted { .. }) => return Err(e),
@@ -180,7 +189,7 @@ fn start() -> io::Result<Warden> {
     // The warden has its own copy of `theirs`; ours closes here.
     drop(theirs);
     tracing::debug!(warden_pid = pid, "warden started");
-    Ok(Warden { sock: ours, next_id: AtomicU64::new(1), send: Mutex::new(0) })
+    Ok(Warden { sock: ours, pid: pid as u32, next_id: AtomicU64::new(1), send: Mutex::new(0) })
 }
 
 #[derive(Clone, Copy)]

@@ -230,3 +230,18 @@ fn reap_when_done(child: std::process::Child) {
     let mut child = child;
     let _ = std::thread::Builder::new().name("corral-detached-reaper".into()).spawn(move || child.wait());
 }
+
+/// Whether a process of a container that recorded an OOM kill ended by it: the OOM
+/// killer's SIGKILL.
+pub(crate) fn ended_by_memory_limit(outcome: &crate::outcome::Outcome) -> bool {
+    matches!(outcome, crate::outcome::Outcome::Signalled { signal, .. } if *signal == Signal::Kill.as_raw())
+}
+
+/// Allows or forbids moving the owner into a leaf cgroup of its own (Linux; see
+/// `sys/linux/cgroup/subtree.rs`).
+pub(crate) fn set_owner_may_move(allowed: bool) {
+    #[cfg(target_os = "linux")]
+    crate::sys::linux::cgroup::subtree::set_may_move(allowed);
+    #[cfg(not(target_os = "linux"))]
+    let _ = allowed;
+}

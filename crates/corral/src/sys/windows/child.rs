@@ -1,6 +1,7 @@
-//! A started child process on Windows: tokio's handle (which waits for it), a
-//! duplicate of its process handle of our own (kept after the exit, for its times and
-//! peak memory, and so that its pid cannot be reused while we may signal it).
+//! A started child process on Windows: what waits for it (tokio's handle, or for a
+//! child on a pseudo console, which tokio did not start, a thread of its own), and a
+//! process handle of our own (kept after the exit, for its times and peak memory,
+//! and so that its pid cannot be reused while we may signal it).
 
 use std::io;
 use std::os::windows::io::{AsRawHandle, BorrowedHandle, OwnedHandle};
@@ -9,7 +10,9 @@ use std::time::Duration;
 use windows_sys::Win32::Foundation::{FILETIME, WAIT_TIMEOUT};
 use windows_sys::Win32::System::Console::{GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
 use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
-use windows_sys::Win32::System::Threading::{GetProcessTimes, TerminateProcess, WaitForSingleObject};
+use windows_sys::Win32::System::Threading::{
+    GetExitCodeProcess, GetProcessTimes, TerminateProcess, WaitForSingleObject, INFINITE,
+};
 
 use super::{check, CONTROL_C_EXIT, KILLED_EXIT_CODE};
 use crate::outcome::Outcome;
@@ -17,11 +20,21 @@ use crate::signal::Signal;
 
 use crate::sys::Exit;
 
+/// What waits for a child's exit.
+#[derive(Debug)]
+enum Waiter {
+    /// tokio started it and waits for it.
+    Tokio(tokio::process::Child),
+    /// A thread waits for it (see [`Child::on_console`]): the exit code once it has
+    /// exited.
+    Thread(tokio::sync::watch::Receiver<Option<u32>>),
+}
+
 /// One child of ours.
 #[derive(Debug)]
 pub(crate) struct Child {
     pid: u32,
-    tokio: tokio::process::Child,
+    waiter: Waiter,
     /// Ours: it keeps the process object (and so its pid) alive until we drop it.
     process: OwnedHandle,
     /// The exit status has been read.
@@ -36,7 +49,26 @@ impl Child {
         // SAFETY: tokio owns this live process handle for as long as `tokio` lives,
         // which outlasts this borrow; we duplicate it into a handle of our own.
         let process = unsafe { BorrowedHandle::borrow_raw(raw) }.try_clone_to_owned()?;
-        Ok(Child { pid, tokio, process, done: false })
+        Ok(Child { pid, waiter: Waiter::Tokio(tokio), process, done: false })
+    }
+
+    /// Wraps a child started on a pseudo console (`spawn.rs`): a thread waits for its
+    /// exit, then closes the console, so that the console's output reaches end of
+    /// file as a Unix PTY's does when its session ends.
+    pub(super) fn on_console(pid: u32, process: OwnedHandle, console: super::pty::ConsoleRef) -> io::Result<Child> {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let watched = process.try_clone()?;
+        std::thread::Builder::new().name("corral-conpty-wait".into()).spawn(move || {
+            // SAFETY: our own process handle, alive for this call.
+            unsafe { WaitForSingleObject(watched.as_raw_handle(), INFINITE) };
+            let mut code = 0u32;
+            // SAFETY: as above; the out-pointer is on our stack.
+            unsafe { GetExitCodeProcess(watched.as_raw_handle(), &mut code) };
+            let _ = tx.send(Some(code));
+            // May wait until the console's output has been read: on this thread.
+            console.close();
+        })?;
+        Ok(Child { pid, waiter: Waiter::Thread(rx), process, done: false })
     }
 
     pub fn pid(&self) -> u32 {
@@ -51,20 +83,29 @@ impl Child {
 
     /// Waits for the child to exit. Cancel-safe.
     pub async fn wait(&mut self) -> io::Result<Exit> {
-        let status = self.tokio.wait().await?;
+        let code = match &mut self.waiter {
+            Waiter::Tokio(child) => code_of(child.wait().await?),
+            Waiter::Thread(rx) => rx
+                .wait_for(Option::is_some)
+                .await
+                .map(|code| code.unwrap_or(0))
+                .map_err(|_| io::Error::other("the child's waiting thread ended without its exit"))?,
+        };
         self.done = true;
-        Ok(self.exit(status))
+        Ok(self.exit(code))
     }
 
     /// The exit, if the child has exited, without waiting.
     pub fn try_wait(&mut self) -> io::Result<Option<Exit>> {
-        let status = self.tokio.try_wait()?;
-        self.done |= status.is_some();
-        Ok(status.map(|s| self.exit(s)))
+        let code = match &mut self.waiter {
+            Waiter::Tokio(child) => child.try_wait()?.map(code_of),
+            Waiter::Thread(rx) => *rx.borrow(),
+        };
+        self.done |= code.is_some();
+        Ok(code.map(|c| self.exit(c)))
     }
 
-    fn exit(&self, status: std::process::ExitStatus) -> Exit {
-        let code = status.code().unwrap_or(0) as u32;
+    fn exit(&self, code: u32) -> Exit {
         let outcome = outcome_of(code);
         let (cpu_time, peak_rss) = usage(self.handle());
         Exit { outcome, cpu_time, peak_rss }
@@ -88,6 +129,11 @@ impl Child {
             Some(event) => send_console_event(event, self.pid),
         }
     }
+}
+
+/// An exit status's code as Windows gave it (std reports it as an `i32`).
+fn code_of(status: std::process::ExitStatus) -> u32 {
+    status.code().unwrap_or(0) as u32
 }
 
 /// The console event a signal becomes (`None`: terminate it), or `Unsupported` for a

@@ -10,8 +10,8 @@ use crate::signal::Signal;
 
 /// One end of a pipe.
 pub(crate) type OwnedPipe = OwnedHandle;
-/// A PTY's slave end (none exists on Windows yet).
-pub(crate) type PtySlave = OwnedHandle;
+/// What a PTY child is attached to: a pseudo console.
+pub(crate) type PtySlave = super::pty::ConsoleRef;
 
 /// Whether a pump stops waiting for the end of file once the tree is gone. Not on
 /// Windows: no process can leave a Job Object (breakaway is refused), so once the
@@ -151,3 +151,13 @@ pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<
         .stderr(req.stderr.into_detached_stdio()?);
     Ok(c.spawn()?.id())
 }
+
+/// Whether a process of a job that reached its memory limit ended by it: Windows
+/// kills nothing at the limit, it fails the allocation, and a process that cannot
+/// go on exits with a failure code (Rust's abort on allocation failure, say).
+pub(crate) fn ended_by_memory_limit(outcome: &crate::outcome::Outcome) -> bool {
+    matches!(outcome, crate::outcome::Outcome::Exited(code) if *code != 0)
+}
+
+/// Windows never moves the owner anywhere.
+pub(crate) fn set_owner_may_move(_allowed: bool) {}

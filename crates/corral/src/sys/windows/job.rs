@@ -29,6 +29,9 @@ use crate::sys::request::{SpawnFailure, SpawnRequest, Spawned};
 /// started into it.
 pub(crate) struct Job {
     handle: OwnedHandle,
+    /// With a memory limit: the completion port the job posts its messages to, and
+    /// how many "memory limit reached" messages have been read from it.
+    memory_port: Option<MemoryPort>,
     /// Each started child is the leader of a console process group (its pid is the
     /// group's id); our duplicate of its handle keeps that pid from being reused
     /// while we may send the group a console event.
@@ -41,7 +44,7 @@ impl Job {
     pub fn create(limits: &Limits) -> Result<Job, Result<(&'static str, String), io::Error>> {
         // SAFETY: null attributes and name are allowed; the result is checked.
         let handle = owned(unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) }).map_err(Err)?;
-        let job = Job { handle, leaders: Mutex::new(Vec::new()) };
+        let mut job = Job { handle, leaders: Mutex::new(Vec::new()), memory_port: None };
         // SAFETY: JOBOBJECT_EXTENDED_LIMIT_INFORMATION is plain data; zeroes are valid.
         let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
         info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
@@ -51,6 +54,11 @@ impl Job {
             info.JobMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
             job.set(JobObjectExtendedLimitInformation, &info)
                 .map_err(|e| Ok(("memory_max", format!("the job memory limit was refused: {e}"))))?;
+            // Without the port the limit still holds; only its attribution is lost.
+            match MemoryPort::associate(&job) {
+                Ok(port) => job.memory_port = Some(port),
+                Err(e) => tracing::debug!(error = %e, "no completion port for the job's memory-limit messages"),
+            }
         }
         if let Some(n) = limits.max_processes {
             info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
@@ -242,14 +250,75 @@ impl Job {
         })
     }
 
+    /// How many times a process of the job reached the job memory limit (each time
+    /// Windows failed an allocation of it), where a memory limit is set and its
+    /// messages can be read.
+    pub fn memory_limit_hits(&self) -> Option<u64> {
+        self.memory_port.as_ref().map(MemoryPort::hits)
+    }
+
     /// Where each statistic comes from, or why it is unavailable.
-    pub fn stat_source(stat: Statistic) -> Result<String, String> {
+    pub fn stat_source(&self, stat: Statistic) -> Result<String, String> {
         match stat {
             Statistic::Processes => Ok("the job's accounting (ActiveProcesses)".into()),
             Statistic::CpuTime => Ok("the job's accounting (TotalUserTime + TotalKernelTime)".into()),
             Statistic::MemoryCurrent => Err("a Job Object reports no current memory of the job".into()),
             Statistic::MemoryPeak => Ok("the job's PeakJobMemoryUsed (committed memory)".into()),
-            Statistic::OomKills => Err("Windows does not kill at a job memory limit: allocations fail".into()),
+            Statistic::OomKills if self.memory_port.is_some() => Ok("the job memory limit's messages on the job's \
+                completion port (JOB_OBJECT_MSG_JOB_MEMORY_LIMIT): Windows fails the allocation rather than killing"
+                .into()),
+            Statistic::OomKills => Err("counted only under a job memory limit (Windows fails an allocation at the \
+                limit rather than killing, and says so on the job's completion port)"
+                .into()),
+        }
+    }
+}
+
+/// A completion port associated with a job: the job posts a message there for each
+/// event of its processes; the memory-limit ones are counted, the rest dropped.
+struct MemoryPort {
+    port: OwnedHandle,
+    hits: Mutex<u64>,
+}
+
+impl MemoryPort {
+    fn associate(job: &Job) -> io::Result<MemoryPort> {
+        use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+        use windows_sys::Win32::System::JobObjects::{
+            JobObjectAssociateCompletionPortInformation, JOBOBJECT_ASSOCIATE_COMPLETION_PORT,
+        };
+        use windows_sys::Win32::System::IO::CreateIoCompletionPort;
+        // SAFETY: a new port, associated with no file; the result is checked.
+        let port = owned(unsafe { CreateIoCompletionPort(INVALID_HANDLE_VALUE, std::ptr::null_mut(), 0, 1) })?;
+        let info = JOBOBJECT_ASSOCIATE_COMPLETION_PORT {
+            CompletionKey: std::ptr::null_mut(),
+            CompletionPort: port.as_raw_handle(),
+        };
+        job.set(JobObjectAssociateCompletionPortInformation, &info)?;
+        Ok(MemoryPort { port, hits: Mutex::new(0) })
+    }
+
+    /// Reads every message waiting on the port, without blocking, and returns the
+    /// memory-limit messages counted so far.
+    fn hits(&self) -> u64 {
+        use windows_sys::Win32::System::SystemServices::{
+            JOB_OBJECT_MSG_JOB_MEMORY_LIMIT, JOB_OBJECT_MSG_PROCESS_MEMORY_LIMIT,
+        };
+        use windows_sys::Win32::System::IO::{GetQueuedCompletionStatus, OVERLAPPED};
+        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let (mut message, mut key, mut overlapped) = (0u32, 0usize, std::ptr::null_mut::<OVERLAPPED>());
+            // SAFETY: our port and three out-values on the stack; a zero timeout only
+            // polls.
+            let got = unsafe {
+                GetQueuedCompletionStatus(self.port.as_raw_handle(), &mut message, &mut key, &mut overlapped, 0)
+            };
+            if got == 0 {
+                return *hits;
+            }
+            if message == JOB_OBJECT_MSG_JOB_MEMORY_LIMIT || message == JOB_OBJECT_MSG_PROCESS_MEMORY_LIMIT {
+                *hits += 1;
+            }
         }
     }
 }

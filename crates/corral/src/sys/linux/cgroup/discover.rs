@@ -19,6 +19,12 @@ pub(crate) struct CgroupHost {
     pub own: String,
     /// `mount` + `own`: where corral creates its group directories.
     pub base: PathBuf,
+    /// How the base was found: the owner's own cgroup, or a scope systemd delegated
+    /// because that one is not writable (and, when systemd was asked and could not
+    /// help, why).
+    pub origin: String,
+    /// Why systemd gave no scope, when the owner's own cgroup is not writable.
+    pub undelegated: Option<String>,
 }
 
 /// Discovers the cgroup v2 mount and our place in it, once per process. What the
@@ -26,7 +32,13 @@ pub(crate) struct CgroupHost {
 /// the tables) is not, so the next call tries again.
 pub(crate) fn host() -> Result<&'static CgroupHost, Lack> {
     static HOST: OnceLock<Result<CgroupHost, String>> = OnceLock::new();
+    // One discovery at a time: it may ask systemd for a scope, which must happen once.
+    static DISCOVERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if HOST.get().is_none() {
+        let _one = DISCOVERING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = HOST.get() {
+            return found.as_ref().map_err(|reason| Lack::Missing(reason.clone()));
+        }
         match discover() {
             Err(e @ Lack::Exhausted { .. }) => return Err(e),
             found => {
@@ -43,9 +55,58 @@ fn discover() -> Result<CgroupHost, Lack> {
     let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
     let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| Lack::io("cannot read /proc/self/cgroup", e))?;
     let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
-    let rel = own.trim_start_matches('/');
-    let base = if rel.is_empty() { mount.clone() } else { mount.join(rel) };
-    Ok(CgroupHost { mount, own, base })
+    let at = |own: &str| {
+        let rel = own.trim_start_matches('/');
+        if rel.is_empty() {
+            mount.clone()
+        } else {
+            mount.join(rel)
+        }
+    };
+    let base = at(&own);
+    // Why the owner's own cgroup will not do, if it will not: not writable; or, under
+    // a user's systemd manager, short of a controller a limit may need (the manager
+    // enables for a unit only what the unit asks for, so a user's app scope often
+    // has no cpu), which a delegated scope of its own has.
+    let short = if rustix::fs::access(&base, rustix::fs::Access::WRITE_OK).is_err() {
+        Some("is not writable".to_string())
+    } else {
+        let given = fs::read_to_string(base.join("cgroup.controllers")).unwrap_or_default();
+        let missing: Vec<&str> =
+            ["memory", "pids", "cpu"].into_iter().filter(|c| !given.split_whitespace().any(|g| g == *c)).collect();
+        let user_unit = own.contains("/user@") && !rustix::process::getuid().is_root();
+        (user_unit && !missing.is_empty() && super::subtree::may_move())
+            .then(|| format!("has no {} controller to give its groups", missing.join(", ")))
+    };
+    let Some(short) = short else {
+        let origin = "the owner's own cgroup (writable, with the controllers: systemd is not asked)".to_string();
+        return Ok(CgroupHost { base, own, mount, origin, undelegated: None });
+    };
+    match delegated() {
+        Ok(unit) => {
+            let cgroup =
+                fs::read_to_string("/proc/self/cgroup").map_err(|e| Lack::io("cannot read /proc/self/cgroup", e))?;
+            let own_now = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
+            let origin = format!("{unit}, a transient scope with Delegate=yes from systemd, since {own} {short}");
+            tracing::info!(unit = %unit, why = %short, "systemd delegated a scope to the owner");
+            Ok(CgroupHost { base: at(&own_now), own: own_now, mount, origin, undelegated: None })
+        }
+        Err(why) => Ok(CgroupHost {
+            base,
+            origin: format!("the owner's own cgroup {own}, which {short}; systemd gave no scope: {why}"),
+            own,
+            mount,
+            undelegated: Some(format!("systemd gave no delegated scope: {why}")),
+        }),
+    }
+}
+
+/// A delegated scope from systemd holding the owner: its unit name, or why not.
+fn delegated() -> Result<String, String> {
+    #[cfg(feature = "systemd")]
+    return super::systemd::delegated_scope();
+    #[cfg(not(feature = "systemd"))]
+    Err("corral was built without its `systemd` feature".into())
 }
 
 /// The mount point of the first cgroup2 filesystem in a mountinfo table.

@@ -71,15 +71,19 @@ fn v1_own_path(cgroup: &str, controller: &str) -> Option<String> {
 
 /// How a limit is enforced on this host, or why it cannot be.
 pub(crate) fn enforcement(v2_dir_example: Option<&Path>, controller: &str) -> Result<String, String> {
+    let mut v2_why = None;
     if let Some(dir) = v2_dir_example {
-        if v2_has(dir, controller) {
-            return Ok(format!("cgroup v2 {controller} controller"));
+        match super::subtree::enable(controller) {
+            _ if v2_has(dir, controller) => return Ok(format!("cgroup v2 {controller} controller")),
+            Err(why) => v2_why = Some(why),
+            Ok(()) => {}
         }
     }
+    let v2_why = v2_why.map(|w| format!(" ({w})")).unwrap_or_default();
     match v1_hierarchies().iter().find(|h| h.controller == controller) {
         Some(h) if is_writable_dir(&h.base) => Ok(format!("cgroup v1 {controller} hierarchy at {}", h.base.display())),
-        Some(h) => Err(format!("the v1 {controller} hierarchy at {} is not writable", h.base.display())),
-        None => Err(format!("neither a delegated v2 {controller} controller nor a v1 {controller} hierarchy")),
+        Some(h) => Err(format!("the v1 {controller} hierarchy at {} is not writable{v2_why}", h.base.display())),
+        None => Err(format!("neither a delegated v2 {controller} controller nor a v1 {controller} hierarchy{v2_why}")),
     }
 }
 
@@ -153,42 +157,65 @@ fn apply_into(
     v1: &[V1Hierarchy],
 ) -> Result<(), (&'static str, String)> {
     if let Some(max) = spec.memory_max {
-        if v2_has(dir, "memory") {
-            write(dir, "memory.max", &max.to_string()).map_err(|e| ("memory_max", e))?;
-            applied.memory_v2 = true;
-        } else {
-            let d = v1_dir("memory", name, applied, v1).map_err(|e| ("memory_max", e))?;
-            write(&d, "memory.limit_in_bytes", &max.to_string()).map_err(|e| ("memory_max", e))?;
+        match place(dir, "memory", name, applied, v1).map_err(|e| ("memory_max", e))? {
+            None => {
+                write(dir, "memory.max", &max.to_string()).map_err(|e| ("memory_max", e))?;
+                applied.memory_v2 = true;
+            }
+            Some(d) => write(&d, "memory.limit_in_bytes", &max.to_string()).map_err(|e| ("memory_max", e))?,
         }
     } else if spec.account_memory {
         // Accounting is asked for statistics: where the host cannot, the figures are
         // missing (with this reason), and the group is made all the same.
-        if v2_has(dir, "memory") {
-            applied.memory_v2 = true;
-        } else if let Err(why) = v1_dir("memory", name, applied, v1) {
-            applied.memory_unavailable = Some(why);
+        match place(dir, "memory", name, applied, v1) {
+            Ok(None) => applied.memory_v2 = true,
+            Ok(Some(_)) => {}
+            Err(why) => applied.memory_unavailable = Some(why),
         }
     }
     if let Some(n) = spec.max_processes {
-        if v2_has(dir, "pids") {
-            write(dir, "pids.max", &n.to_string()).map_err(|e| ("max_processes", e))?;
-        } else {
-            let d = v1_dir("pids", name, applied, v1).map_err(|e| ("max_processes", e))?;
-            write(&d, "pids.max", &n.to_string()).map_err(|e| ("max_processes", e))?;
-        }
+        let d = place(dir, "pids", name, applied, v1).map_err(|e| ("max_processes", e))?;
+        write(d.as_deref().unwrap_or(dir), "pids.max", &n.to_string()).map_err(|e| ("max_processes", e))?;
     }
     if let Some(cores) = spec.cpu_quota {
         let period: u64 = 100_000;
         let quota = ((cores * period as f64).round() as u64).max(1000);
-        if v2_has(dir, "cpu") {
-            write(dir, "cpu.max", &format!("{quota} {period}")).map_err(|e| ("cpu_quota", e))?;
-        } else {
-            let d = v1_dir("cpu", name, applied, v1).map_err(|e| ("cpu_quota", e))?;
-            write(&d, "cpu.cfs_period_us", &period.to_string()).map_err(|e| ("cpu_quota", e))?;
-            write(&d, "cpu.cfs_quota_us", &quota.to_string()).map_err(|e| ("cpu_quota", e))?;
+        match place(dir, "cpu", name, applied, v1).map_err(|e| ("cpu_quota", e))? {
+            None => write(dir, "cpu.max", &format!("{quota} {period}")).map_err(|e| ("cpu_quota", e))?,
+            Some(d) => {
+                write(&d, "cpu.cfs_period_us", &period.to_string()).map_err(|e| ("cpu_quota", e))?;
+                write(&d, "cpu.cfs_quota_us", &quota.to_string()).map_err(|e| ("cpu_quota", e))?;
+            }
         }
     }
     Ok(())
+}
+
+/// Where `controller` governs the group: `None` in its v2 directory `dir` (the
+/// controller enabled for the base's groups if it was not yet, see `subtree.rs`),
+/// else a v1 directory made for it. On failure, why neither can be.
+fn place(
+    dir: &Path,
+    controller: &'static str,
+    name: &str,
+    applied: &mut Applied,
+    v1: &[V1Hierarchy],
+) -> Result<Option<PathBuf>, String> {
+    let v2 = if v2_has(dir, controller) {
+        Ok(())
+    } else {
+        super::subtree::enable(controller).and_then(|()| {
+            if v2_has(dir, controller) {
+                Ok(())
+            } else {
+                Err(format!("{} has no {controller} files", dir.display()))
+            }
+        })
+    };
+    match v2 {
+        Ok(()) => Ok(None),
+        Err(v2_why) => v1_dir(controller, name, applied, v1).map(Some).map_err(|v1_why| format!("{v1_why} ({v2_why})")),
+    }
 }
 
 fn v1_dir(controller: &'static str, name: &str, applied: &mut Applied, v1: &[V1Hierarchy]) -> Result<PathBuf, String> {

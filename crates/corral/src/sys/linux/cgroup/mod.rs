@@ -3,9 +3,12 @@
 //! `cgroup.events`, and a pool of idle directories for reuse. Discovery of the
 //! hierarchy is in `discover`, limits in `limits`, resource figures in `stats`.
 
-mod discover;
+pub(crate) mod discover;
 pub(crate) mod limits;
 mod stats;
+pub(crate) mod subtree;
+#[cfg(feature = "systemd")]
+mod systemd;
 
 pub(crate) use discover::host;
 
@@ -122,8 +125,10 @@ impl Cgroup {
         }
         let host = host()?;
         sweep_stale_once(&host.base);
-        Self::create_in(&host.base)
-            .map_err(|e| Lack::io(format!("cannot create a cgroup under {}", host.base.display()), e))
+        Self::create_in(&host.base).map_err(|e| match &host.undelegated {
+            None => Lack::io(format!("cannot create a cgroup under {}", host.base.display()), e),
+            Some(why) => Lack::io(format!("cannot create a cgroup under {} ({why})", host.base.display()), e),
+        })
     }
 
     /// Applies limits (and accounting); on failure the named limit and why.
