@@ -13,6 +13,7 @@ use crate::io::{LineCallback, LineOptions, Overflow, Tee};
 use crate::pty_size::PtySize;
 use crate::resources::{IoPriority, ProcessResources, Rlimit};
 use crate::retry::RetryPolicy;
+use crate::runner::{Runner, RunnerRef};
 use crate::settings::{container_setters, run_setters, Settings};
 use crate::signal::Signal;
 use crate::stdio::{Stdin, Stdio};
@@ -65,6 +66,8 @@ pub struct Command {
     pub(crate) lines: LineOptions,
     pub(crate) pty: Option<PtySize>,
     pub(crate) retry: Option<RetryPolicy>,
+    /// Who runs the verbs (`None`: real processes).
+    pub(crate) runner: Option<RunnerRef>,
 }
 
 impl Command {
@@ -90,6 +93,7 @@ impl Command {
             lines: LineOptions::default(),
             pty: None,
             retry: None,
+            runner: None,
         }
     }
 
@@ -427,6 +431,29 @@ impl Command {
         self
     }
 
+    /// Runs the verbs ([`output`](Self::output), [`run`](Self::run),
+    /// [`exit_code`](Self::exit_code), [`test`](Self::test) and their blocking forms)
+    /// through `runner` instead of real processes: a fake, a recorder, a replayed
+    /// cassette. See [`runner`](crate::runner).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+    /// use corral::runner::{RunFuture, Runner};
+    /// use corral::{Command, Output};
+    /// struct Clean;
+    /// impl Runner for Clean {
+    ///     fn output<'a>(&'a self, _: &'a Command) -> RunFuture<'a> {
+    ///         Box::pin(async { Ok(Output::exited(0)) })
+    ///     }
+    /// }
+    /// assert!(Command::new("git").args(["diff", "--quiet"]).runner(Clean).test().await?);
+    /// # Ok(()) }
+    /// ```
+    pub fn runner(mut self, runner: impl Runner + 'static) -> Self {
+        self.runner = Some(RunnerRef(Arc::new(runner)));
+        self
+    }
+
     /// The program as given.
     pub fn get_program(&self) -> &OsStr {
         &self.program
@@ -435,6 +462,28 @@ impl Command {
     /// The arguments as given.
     pub fn get_args(&self) -> &[OsString] {
         &self.args
+    }
+
+    /// The environment changes as given, in name order: `Some(value)` sets the
+    /// variable, `None` removes it. What the child starts from besides them (all of the
+    /// owner's environment, none, an allow-list) is not included.
+    pub fn get_envs(&self) -> impl Iterator<Item = (&OsStr, Option<&OsStr>)> {
+        self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_deref()))
+    }
+
+    /// The working directory, if one was set.
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+
+    /// The timeout, if one was set.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.settings.timeout
+    }
+
+    /// The cancel token, if one was set with [`cancel_on`](Self::cancel_on).
+    pub fn get_cancel_token(&self) -> Option<&crate::CancellationToken> {
+        self.settings.cancel_token.as_ref()
     }
 
     /// The program's name for messages and tracing: its last path component.

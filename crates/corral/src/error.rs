@@ -46,6 +46,15 @@ pub enum ErrorKind {
     Io,
     /// The operation needs a tokio runtime (with I/O enabled) and was called outside one.
     NoRuntime,
+    /// A command's output could not be parsed ([`CliClient`](crate::CliClient)'s
+    /// `output_json` and `parse`); the error keeps the raw output.
+    Parse,
+    /// A scripted fake runner was asked to run a command it has no reply for.
+    Unscripted,
+    /// A replayed cassette has no recording of the command; nothing was spawned.
+    CassetteMiss,
+    /// A cassette file cannot be read, written or understood.
+    Cassette,
 }
 
 /// corral's error. Match on [`Error::kind`] for the category; the variants carry the
@@ -147,6 +156,46 @@ pub enum Error {
         /// What was asked for.
         operation: &'static str,
     },
+    /// The command ran and succeeded, but its output is not what the parser expected.
+    #[error("cannot parse the output of {program}: {problem}")]
+    Parse {
+        /// The program as the caller named it.
+        program: String,
+        /// What could not be parsed, and where.
+        problem: String,
+        /// The raw standard output that was parsed.
+        stdout: Vec<u8>,
+        /// The raw standard error.
+        stderr: Vec<u8>,
+    },
+    /// A scripted runner has no reply for this command.
+    #[error("unexpected command (no scripted reply): {command}")]
+    Unscripted {
+        /// The command line, quoted as a shell would need it.
+        command: String,
+    },
+    /// The cassette has no recording of this command; nothing was spawned.
+    #[error("no recording of {command} in {}{}", path.display(), Closest(closest))]
+    CassetteMiss {
+        /// The command line, quoted as a shell would need it.
+        command: String,
+        /// The cassette file.
+        path: PathBuf,
+        /// The recorded command closest to it, if the cassette holds any.
+        closest: Option<String>,
+    },
+    /// A cassette file that cannot be read, written or understood.
+    #[error("cassette {}: {problem}", path.display())]
+    Cassette {
+        /// The cassette file.
+        path: PathBuf,
+        /// What is wrong: unreadable, truncated, not JSON, the wrong version, a field
+        /// of the wrong type, a symlink at the path.
+        problem: String,
+        /// The OS error, when there is one.
+        #[source]
+        source: Option<io::Error>,
+    },
     /// An I/O error while managing processes or containers.
     #[error("{context}: {source}")]
     Io {
@@ -190,6 +239,10 @@ impl Error {
             Error::NotReady { .. } => ErrorKind::NotReady,
             Error::Io { .. } => ErrorKind::Io,
             Error::NoRuntime { .. } => ErrorKind::NoRuntime,
+            Error::Parse { .. } => ErrorKind::Parse,
+            Error::Unscripted { .. } => ErrorKind::Unscripted,
+            Error::CassetteMiss { .. } => ErrorKind::CassetteMiss,
+            Error::Cassette { .. } => ErrorKind::Cassette,
         }
     }
 
@@ -197,7 +250,9 @@ impl Error {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Spawn { source, .. } | Error::Io { source, .. } => source.raw_os_error(),
-            Error::PermissionDenied { source, .. } => source.as_ref().and_then(|e| e.raw_os_error()),
+            Error::PermissionDenied { source, .. } | Error::Cassette { source, .. } => {
+                source.as_ref().and_then(|e| e.raw_os_error())
+            }
             _ => None,
         }
     }
@@ -247,5 +302,17 @@ impl std::fmt::Display for Searched<'_> {
             write!(f, "{}", p.display())?;
         }
         f.write_str(")")
+    }
+}
+
+/// `; closest recorded: CMD` after a cassette miss, when there is one.
+struct Closest<'a>(&'a Option<String>);
+
+impl fmt::Display for Closest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(c) => write!(f, "; closest recorded: {c}"),
+            None => f.write_str(" (it records nothing)"),
+        }
     }
 }

@@ -79,6 +79,7 @@
 #![warn(missing_docs)]
 
 pub mod blocking;
+mod client;
 mod command;
 mod error;
 mod exec;
@@ -97,12 +98,16 @@ pub mod registry;
 mod resources;
 pub mod retry;
 mod run;
+pub mod runner;
 mod settings;
 mod signal;
 mod stdio;
 pub mod supervise;
 mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use client::CliClient;
 pub use command::Command;
 pub use encoding_rs;
 pub use error::{Error, ErrorKind, Result, STDERR_TAIL_BYTES};

@@ -22,6 +22,10 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// What this platform's containers use where no cgroup is at hand.
+    pub(crate) const DEFAULT_WITHOUT_CGROUP: Mechanism =
+        if cfg!(windows) { Mechanism::JobObject } else { Mechanism::ProcessGroup };
+
     /// The short name used by the CLI and in tracing: `cgroup-v2`, `process-group`,
     /// `job-object`.
     pub fn name(self) -> &'static str {

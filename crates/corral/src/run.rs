@@ -11,6 +11,7 @@ use crate::exec::decode;
 use crate::limits::Stats;
 use crate::mechanism::Mechanism;
 use crate::outcome::Outcome;
+use crate::signal::Signal;
 
 /// Everything about a finished run. A non-zero exit is data here, not an error.
 #[derive(Debug, Clone)]
@@ -33,6 +34,85 @@ pub struct Output {
 }
 
 impl Output {
+    /// The output of a run that ended with `outcome`, as a [`Runner`](crate::runner::Runner)
+    /// of one's own (a fake, a replay) returns it: nothing captured, no duration, pid 0,
+    /// the mechanism this platform's containers use without a cgroup (process groups
+    /// on Unix, Job Objects on Windows), no stats. The `with_` methods fill in the rest.
+    ///
+    /// ```
+    /// use corral::{Output, Outcome};
+    /// let out = Output::new(Outcome::Exited(2)).with_stderr("usage: tool FILE\n");
+    /// assert!(!out.success());
+    /// assert_eq!(out.stderr_str(), "usage: tool FILE\n");
+    /// ```
+    pub fn new(outcome: Outcome) -> Output {
+        Output {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            outcome,
+            duration: Duration::ZERO,
+            mechanism: Mechanism::DEFAULT_WITHOUT_CGROUP,
+            pid: 0,
+            stats: None,
+            ok_codes: Vec::new(),
+        }
+    }
+
+    /// A run that exited with `code`.
+    pub fn exited(code: i32) -> Output {
+        Output::new(Outcome::Exited(code))
+    }
+
+    /// A run killed by `signal` (no core dump).
+    pub fn signalled(signal: Signal) -> Output {
+        Output::new(Outcome::Signalled { signal: signal.as_raw(), core_dumped: false })
+    }
+
+    /// A run whose timeout expired (the cancel policy ended it).
+    pub fn timed_out() -> Output {
+        Output::new(Outcome::TimedOut)
+    }
+
+    /// A run the caller cancelled.
+    pub fn cancelled() -> Output {
+        Output::new(Outcome::Cancelled)
+    }
+
+    /// A run the OOM killer ended at its memory limit.
+    pub fn oom_killed() -> Output {
+        Output::new(Outcome::OomKilled)
+    }
+
+    /// With this standard output.
+    pub fn with_stdout(mut self, stdout: impl Into<Vec<u8>>) -> Output {
+        self.stdout = stdout.into();
+        self
+    }
+
+    /// With this standard error.
+    pub fn with_stderr(mut self, stderr: impl Into<Vec<u8>>) -> Output {
+        self.stderr = stderr.into();
+        self
+    }
+
+    /// With this duration.
+    pub fn with_duration(mut self, duration: Duration) -> Output {
+        self.duration = duration;
+        self
+    }
+
+    /// With this pid.
+    pub fn with_pid(mut self, pid: u32) -> Output {
+        self.pid = pid;
+        self
+    }
+
+    /// With this mechanism.
+    pub fn with_mechanism(mut self, mechanism: Mechanism) -> Output {
+        self.mechanism = mechanism;
+        self
+    }
+
     /// Whether it exited with 0 or one of the command's `ok_codes`.
     pub fn success(&self) -> bool {
         self.outcome.is_success(&self.ok_codes)
@@ -98,6 +178,19 @@ impl Command {
     /// # Ok(()) }
     /// ```
     pub async fn output(&self) -> Result<Output> {
+        match &self.runner {
+            Some(runner) => {
+                let mut out = runner.0.output(self).await?;
+                out.ok_codes = self.ok_codes.clone();
+                Ok(out)
+            }
+            None => self.output_of_process().await,
+        }
+    }
+
+    /// [`output`](Self::output) through real processes, whatever the runner: what
+    /// [`ProcessRunner`](crate::runner::ProcessRunner) does.
+    pub(crate) async fn output_of_process(&self) -> Result<Output> {
         let ran = crate::exec::execute(&[self], &self.settings, None).await?;
         let stage = ran.stages.into_iter().next().expect("a chain of one has one stage");
         Ok(Output {
@@ -115,10 +208,16 @@ impl Command {
     /// Runs the command and requires success (exit 0 or an `ok_code`); returns its
     /// standard output as text with surrounding whitespace trimmed.
     pub async fn run(&self) -> Result<String> {
+        let out = self.output_succeeded().await?;
+        Ok(decode(out.stdout, self.lines.encoding).trim().to_owned())
+    }
+
+    /// The output of a run that must succeed, under the retry policy.
+    pub(crate) async fn output_succeeded(&self) -> Result<Output> {
         self.retrying(|| async {
             let out = self.output().await?;
             if out.success() {
-                return Ok(decode(out.stdout, self.lines.encoding).trim().to_owned());
+                return Ok(out);
             }
             Err(self.failure(&out))
         })

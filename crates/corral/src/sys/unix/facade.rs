@@ -178,6 +178,13 @@ pub(crate) fn open_output(path: &Path, append: bool, mode: u32) -> io::Result<Ow
     Ok(file.into())
 }
 
+/// Creates a new file only the owner may read or write (0600), failing if anything,
+/// a symlink included, is at `path` already.
+pub(crate) fn create_private_file(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
 /// Opens a file for a child's input.
 pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
     Ok(std::fs::File::open(path)?.into())

@@ -131,6 +131,13 @@ pub(crate) fn open_output(path: &Path, append: bool, _mode: u32) -> io::Result<O
     Ok(file.into())
 }
 
+/// Creates a new file, failing if anything is at `path` already. Windows has no
+/// creation mode: the file gets the directory's inherited ACL, which on a user's own
+/// directories gives access to that user (and administrators) only.
+pub(crate) fn create_private_file(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
 /// Opens a file for a child's input.
 pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
     Ok(std::fs::File::open(path)?.into())
