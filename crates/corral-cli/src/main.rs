@@ -25,8 +25,10 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use corral::{
     group::Statistic,
-    io::PtySize,
+    io::{PtySize, Tee},
+    runner::ProcessRunner,
     supervise::{RestartPolicy, Supervisor},
+    testing::{Recorder, Replayer},
     CancellationToken, Command, ErrorKind, Mechanism, Outcome, Output, Signal, Stdin, Stdio,
 };
 use serde_json::json;
@@ -54,7 +56,7 @@ enum Cmd {
     /// the child's: 124 on timeout, 128+N when killed by signal N, 125 when corral
     /// fails, 126 not executable, 127 not found. SIGINT, SIGTERM and SIGHUP sent to
     /// corral cancel the run (cancel signal, grace, SIGKILL) and exit 128+N.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Keep PROGRAM running across crashes, each run in its own container. Exits with
     /// the last run's code (or 128+N); SIGINT, SIGTERM and SIGHUP stop it.
     Supervise(SuperviseArgs),
@@ -183,6 +185,16 @@ struct RunArgs {
     /// its output to our stdout.
     #[arg(long)]
     pty: bool,
+    /// Record this run (its arguments, stdout, stderr and exit status; secrets
+    /// redacted, environment values never) in the cassette FILE, adding to what it
+    /// holds. The output is shown as it comes.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["replay", "pty", "stdout", "stderr"])]
+    record: Option<std::path::PathBuf>,
+    /// Spawn nothing: print the stdout and stderr recorded for this command in the
+    /// cassette FILE and exit with its recorded status. A command the cassette does not
+    /// hold exits 125, naming the closest recorded one.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["pty", "stdin", "stdout", "stderr"])]
+    replay: Option<std::path::PathBuf>,
     /// The program and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
@@ -369,7 +381,7 @@ fn dispatch(args: Vec<OsString>, ignored: u64) -> u8 {
     };
     init_logging(verbose);
     match cli.command {
-        Cmd::Run(args) => run(args),
+        Cmd::Run(args) => run(*args),
         Cmd::Supervise(args) => supervise(args),
         Cmd::Doctor { json } => doctor(json),
         // `corral timeout` never reaches clap (see above); the variant describes it.
@@ -492,8 +504,41 @@ fn run(args: RunArgs) -> u8 {
             MechanismArg::Cgroup => cmd = cmd.mechanism(Mechanism::CgroupV2),
             MechanismArg::ProcessGroup => cmd = cmd.mechanism(Mechanism::ProcessGroup),
         }
+        let mut recorder = None;
+        if let Some(path) = &args.record {
+            let rec = match Recorder::append(path, ProcessRunner) {
+                Ok(rec) => rec,
+                Err(e) => return exit_for_error(&e),
+            };
+            cmd = cmd
+                .stdout(Stdio::Capture)
+                .stderr(Stdio::Capture)
+                .tee_stdout(Tee::new(tokio::io::stdout()))
+                .tee_stderr(Tee::new(tokio::io::stderr()))
+                .runner(rec.clone());
+            recorder = Some(rec);
+        }
+        if let Some(path) = &args.replay {
+            match Replayer::open(path) {
+                Ok(rep) => cmd = cmd.stdout(Stdio::Capture).stderr(Stdio::Capture).runner(rep),
+                Err(e) => return exit_for_error(&e),
+            }
+        }
         match cmd.output().await {
             Ok(out) => {
+                if let Some(rec) = &recorder {
+                    if let Err(e) = rec.save() {
+                        return exit_for_error(&e);
+                    }
+                }
+                if args.replay.is_some() {
+                    // The recorded output, as the program wrote it: stdout, then stderr.
+                    if let Err(e) = out::stdout_bytes(&out.stdout) {
+                        out::stderr_line(&format!("corral: writing the replayed stdout: {e}"));
+                        return EXIT_CORRAL_FAILED;
+                    }
+                    let _ = out::stderr_bytes(&out.stderr);
+                }
                 if args.stats {
                     let stats = out.stats.clone().unwrap_or_default();
                     let opt = |v: Option<String>, stat: Statistic| {

@@ -28,20 +28,34 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
 
 /// Writes `text` to standard output; the error is the caller's to report.
 pub fn stdout(text: &str) -> io::Result<()> {
+    stdout_bytes(text.as_bytes())
+}
+
+/// Writes `buf` to standard output; the error is the caller's to report.
+pub fn stdout_bytes(buf: &[u8]) -> io::Result<()> {
     #[cfg(unix)]
     {
         if corral::owner::stdio_closed_at_start()[1] {
             return Err(Errno::BADF.into());
         }
-        write_all(rustix::stdio::stdout(), text.as_bytes())
+        write_all(rustix::stdio::stdout(), buf)
     }
     #[cfg(not(unix))]
     {
         use std::io::Write;
         let mut out = io::stdout().lock();
-        out.write_all(text.as_bytes())?;
+        out.write_all(buf)?;
         out.flush()
     }
+}
+
+/// Writes `buf` to standard error; the error is the caller's to report.
+pub fn stderr_bytes(buf: &[u8]) -> io::Result<()> {
+    if corral::owner::stdio_closed_at_start()[2] {
+        #[cfg(unix)]
+        return Err(Errno::BADF.into());
+    }
+    write_stderr(buf)
 }
 
 /// Writes one line to standard error. A closed or full stderr is not a failure of

@@ -483,3 +483,39 @@ fn run_sends_streams_to_files() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains(bad.to_str().unwrap()));
 }
+
+#[test]
+fn record_and_replay_round_trip_stdout_stderr_and_status_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("c.json");
+    let cassette = cassette.to_str().unwrap();
+    let script = "printf 'out\\n\\001\\377'; echo err >&2; exit 3";
+    let real = corral().args(["run", "--record", cassette, "--", "sh", "-c", script]).output().unwrap();
+    assert_eq!(real.status.code(), Some(3), "{}", String::from_utf8_lossy(&real.stderr));
+    assert_eq!(real.stdout, b"out\n\x01\xff");
+    assert_eq!(real.stderr, b"err\n");
+    // A second recorded command is added to the same cassette.
+    let two = corral().args(["run", "--record", cassette, "--", "sh", "-c", "echo two"]).output().unwrap();
+    assert_eq!(two.status.code(), Some(0));
+    // Replayed with no PATH: nothing could be spawned, and nothing is.
+    let replay =
+        |args: &[&str]| corral().args(["run", "--replay", cassette, "--"]).args(args).env("PATH", "").output().unwrap();
+    let out = replay(&["sh", "-c", script]);
+    assert_eq!(out.status.code(), real.status.code());
+    assert_eq!(out.stdout, real.stdout);
+    assert_eq!(out.stderr, real.stderr);
+    assert_eq!(replay(&["sh", "-c", "echo two"]).stdout, b"two\n");
+    // A miss exits 125 and names the closest recorded command.
+    let miss = replay(&["sh", "-c", "echo tw0"]);
+    assert_eq!(miss.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&miss.stderr);
+    assert!(
+        err.contains("no recording of sh -c 'echo tw0'") && err.contains("closest recorded: sh -c 'echo two'"),
+        "{err}"
+    );
+    // A damaged cassette is named, exit 125.
+    std::fs::write(cassette, "{\"format\": \"corral-cassette\", \"version\": 1, \"interactions\": [").unwrap();
+    let bad = replay(&["sh", "-c", script]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("truncated"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

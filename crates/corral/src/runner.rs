@@ -102,8 +102,7 @@ pub(crate) fn command_line<S: AsRef<str>>(words: impl IntoIterator<Item = S>) ->
         if !line.is_empty() {
             line.push(' ');
         }
-        let plain = !w.is_empty()
-            && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+        let plain = !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
         if plain {
             line.push_str(w);
         } else {

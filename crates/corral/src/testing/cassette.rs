@@ -189,7 +189,8 @@ fn store(path: &Path, interactions: &[Interaction]) -> Result<()> {
         _ => {}
     }
     let file = CassetteFile { format: FORMAT.into(), version: CASSETTE_VERSION, interactions: interactions.to_vec() };
-    let mut json = serde_json::to_vec_pretty(&file).map_err(|e| problem(path, format!("cannot encode it: {e}"), None))?;
+    let mut json =
+        serde_json::to_vec_pretty(&file).map_err(|e| problem(path, format!("cannot encode it: {e}"), None))?;
     json.push(b'\n');
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -239,7 +240,12 @@ impl Recorder {
     /// A recorder that runs commands through `inner` and will write `path` (replacing
     /// what is there) on [`save`](Self::save).
     pub fn new(path: impl Into<PathBuf>, inner: impl Runner + 'static) -> Self {
-        Recorder { path: path.into(), inner: Arc::new(inner), interactions: Arc::default(), redaction: Redaction::default() }
+        Recorder {
+            path: path.into(),
+            inner: Arc::new(inner),
+            interactions: Arc::default(),
+            redaction: Redaction::default(),
+        }
     }
 
     /// A recorder that keeps what `path` already holds (when there is a file) and adds
@@ -400,7 +406,8 @@ impl Replayer {
     /// The recorded command most like `key`: fewest differing words, then fewest
     /// differing characters; a different working directory counts as one word.
     fn closest(&self, key: &Key) -> Option<String> {
-        let words = |p: &String, a: &[String]| -> Vec<String> { std::iter::once(p.clone()).chain(a.iter().cloned()).collect() };
+        let words =
+            |p: &String, a: &[String]| -> Vec<String> { std::iter::once(p.clone()).chain(a.iter().cloned()).collect() };
         let wanted = words(&key.0, &key.1);
         let wanted_line = command_line(&wanted);
         self.interactions
@@ -408,7 +415,8 @@ impl Replayer {
             .map(|i| {
                 let line = i.command_line();
                 let d_words = edit_distance(&wanted, &words(&i.program, &i.args)) + usize::from(i.cwd != key.2);
-                let d_chars = edit_distance(&wanted_line.chars().collect::<Vec<_>>(), &line.chars().collect::<Vec<_>>());
+                let d_chars =
+                    edit_distance(&wanted_line.chars().collect::<Vec<_>>(), &line.chars().collect::<Vec<_>>());
                 ((d_words, d_chars), (line, &i.cwd))
             })
             .min_by_key(|(d, _)| *d)

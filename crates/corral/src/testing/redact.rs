@@ -73,10 +73,8 @@ pub fn redact_secrets(text: &str) -> String {
 /// (`--password`, `-p` is not assumed, `--token`, `--api-key`).
 fn is_secret_flag(arg: &str) -> bool {
     static FLAG: OnceLock<Regex> = OnceLock::new();
-    FLAG.get_or_init(|| {
-        Regex::new(&format!(r"(?i)^--?[A-Za-z0-9_-]*(?:{SECRET_NAMES})$")).expect("valid")
-    })
-    .is_match(arg)
+    FLAG.get_or_init(|| Regex::new(&format!(r"(?i)^--?[A-Za-z0-9_-]*(?:{SECRET_NAMES})$")).expect("valid"))
+        .is_match(arg)
 }
 
 /// Redacts a command's arguments: each one through `redact`, and with the built-in

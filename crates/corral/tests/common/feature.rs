@@ -62,6 +62,7 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("console-ctrl", "Windows: GenerateConsoleCtrlEvent reaches a child's console process group"),
     ("job-accounting", "Windows: a Job Object accounts its processes' CPU time"),
     ("conpty", "Windows: a pseudo console (ConPTY) carries an ordinary child's output"),
+    ("git", "git is installed (.ci/run installs it)"),
 ];
 
 /// The environment variable that lists the features a CI lane declares absent.
@@ -191,6 +192,15 @@ pub mod check {
             }
         }
         Ok(())
+    }
+
+    /// `git`: whether git is on PATH.
+    pub fn git() -> Result<(), String> {
+        if on_path("git") {
+            Ok(())
+        } else {
+            Err("git is not on PATH (.ci/run installs it)".into())
+        }
     }
 
     /// Whether an executable file called `name` is in one of PATH's directories.

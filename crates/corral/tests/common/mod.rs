@@ -65,6 +65,7 @@ pub fn check(name: &str) -> Result<(), String> {
         "pty" => feature::check::pty(),
         "sshd" => feature::check::sshd(),
         "pid-reuse" => feature::check::pid_reuse(),
+        "git" => feature::check::git(),
         other => panic!("no check for host feature {other:?}"),
     }
 }
