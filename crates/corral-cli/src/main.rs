@@ -25,7 +25,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use corral::{
     group::Statistic,
-    io::{PtySize, Tee},
+    io::{OutputCap, PtySize, Tee},
     runner::ProcessRunner,
     supervise::{RestartPolicy, Supervisor},
     testing::{Recorder, Replayer},
@@ -185,6 +185,11 @@ struct RunArgs {
     /// its output to our stdout.
     #[arg(long)]
     pty: bool,
+    /// Pass at most SIZE bytes (K, M, G, T suffixes) of each of the program's stdout
+    /// and stderr through; the rest is read and dropped (the program never blocks), and
+    /// a note on stderr says how much. With it, those streams reach the program as pipes.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    output_cap: Option<u64>,
     /// Record this run (its arguments, stdout, stderr and exit status; secrets
     /// redacted, environment values never) in the cassette FILE, adding to what it
     /// holds. The output is shown as it comes.
@@ -504,6 +509,17 @@ fn run(args: RunArgs) -> u8 {
             MechanismArg::Cgroup => cmd = cmd.mechanism(Mechanism::CgroupV2),
             MechanismArg::ProcessGroup => cmd = cmd.mechanism(Mechanism::ProcessGroup),
         }
+        if let Some(cap) = args.output_cap {
+            let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+            cmd = cmd.output_cap(OutputCap::head(cap));
+            // The inherited streams go through corral, so that the cap can cut them.
+            if args.stdout.is_none() && !args.pty {
+                cmd = cmd.stdout(Stdio::Capture).tee_stdout(Tee::new(tokio::io::stdout()));
+            }
+            if args.stderr.is_none() {
+                cmd = cmd.stderr(Stdio::Capture).tee_stderr(Tee::new(tokio::io::stderr()));
+            }
+        }
         let mut recorder = None;
         if let Some(path) = &args.record {
             let rec = match Recorder::append(path, ProcessRunner) {
@@ -538,6 +554,11 @@ fn run(args: RunArgs) -> u8 {
                         return EXIT_CORRAL_FAILED;
                     }
                     let _ = out::stderr_bytes(&out.stderr);
+                }
+                for (stream, dropped) in [("stdout", out.stdout_dropped), ("stderr", out.stderr_dropped)] {
+                    if dropped > 0 {
+                        out::stderr_line(&format!("corral: dropped {dropped} bytes of {stream} past the output cap"));
+                    }
                 }
                 if args.stats {
                     let stats = out.stats.clone().unwrap_or_default();

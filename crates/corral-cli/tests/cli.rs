@@ -519,3 +519,22 @@ fn record_and_replay_round_trip_stdout_stderr_and_status_byte_for_byte() {
     assert_eq!(bad.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("truncated"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+#[test]
+fn output_cap_passes_the_head_and_says_how_much_was_dropped() {
+    let out = corral()
+        .args(["run", "--output-cap", "10", "--", "sh", "-c", "echo 0123456789abcdef; echo err >&2; exit 4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.stdout, b"0123456789");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("err\n"), "{err}");
+    assert!(err.contains("corral: dropped 7 bytes of stdout past the output cap"), "{err}");
+    assert!(!err.contains("of stderr"), "{err}");
+    // A child writing far past the cap is never blocked by it.
+    let big = corral().args(["run", "--output-cap", "1K", "--", "head", "-c", "100M", "/dev/zero"]).output().unwrap();
+    assert_eq!(big.status.code(), Some(0));
+    assert_eq!(big.stdout.len(), 1024);
+    assert_eq!(corral().args(["run", "--output-cap", "lots", "--", "true"]).status().unwrap().code(), Some(125));
+}

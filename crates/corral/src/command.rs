@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::io::{LineCallback, LineOptions, Overflow, Tee};
+use crate::io::{LineCallback, LineOptions, OutputCap, Overflow, Tee};
 use crate::pty_size::PtySize;
 use crate::resources::{IoPriority, ProcessResources, Rlimit};
 use crate::retry::RetryPolicy;
@@ -54,6 +54,8 @@ pub struct Command {
     pub(crate) ok_codes: Vec<i32>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
+    /// Supplementary groups when switching identity (`None`: cleared).
+    pub(crate) groups: Option<Vec<u32>>,
     pub(crate) parent_death_signal: Option<Signal>,
     pub(crate) take_terminal: bool,
     pub(crate) arg0: Option<OsString>,
@@ -82,6 +84,7 @@ impl Command {
             ok_codes: Vec::new(),
             uid: None,
             gid: None,
+            groups: None,
             parent_death_signal: None,
             take_terminal: false,
             arg0: None,
@@ -174,15 +177,33 @@ impl Command {
         self
     }
 
-    /// Runs the child as this user id (Unix; needs the privilege to switch).
+    /// Runs the child as this user id (Unix; needs the privilege to switch). Its
+    /// supplementary groups are cleared, unless [`groups`](Self::groups) sets them, so
+    /// none of the owner's groups go with it.
     pub fn uid(mut self, uid: u32) -> Self {
         self.uid = Some(uid);
         self
     }
 
-    /// Runs the child as this group id (Unix; needs the privilege to switch).
+    /// Runs the child as this group id (Unix; needs the privilege to switch). Its
+    /// supplementary groups are cleared, unless [`groups`](Self::groups) sets them.
     pub fn gid(mut self, gid: u32) -> Self {
         self.gid = Some(gid);
+        self
+    }
+
+    /// The child's supplementary groups (Unix; `setgroups(2)`, needs the privilege),
+    /// set before it switches to its [`gid`](Self::gid) and [`uid`](Self::uid). Without
+    /// this, switching identity clears them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> corral::Result<()> {
+    /// // As nobody, in the "users" group too.
+    /// let id = corral::Command::new("id").uid(65534).gid(65534).groups([100]).run().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn groups(mut self, groups: impl IntoIterator<Item = u32>) -> Self {
+        self.groups = Some(groups.into_iter().collect());
         self
     }
 
@@ -431,6 +452,26 @@ impl Command {
         self
     }
 
+    /// Caps what is kept of each of stdout and stderr (the head or the tail), so that a
+    /// runaway child cannot exhaust the owner's memory; what is past the cap is read,
+    /// dropped and counted in [`Output::stdout_dropped`](crate::Output::stdout_dropped)
+    /// and `stderr_dropped`. The child never notices. Captured output, text output, a
+    /// pipeline stage's stderr and (keeping the head) tees and lines honour it; see
+    /// [`OutputCap`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+    /// use corral::{io::OutputCap, Command};
+    /// let out = Command::new("seq").arg("100000").output_cap(OutputCap::tail(7)).output().await?;
+    /// assert_eq!(out.stdout, b"100000\n");
+    /// assert_eq!(out.stdout_dropped, 588895 - 7);
+    /// # Ok(()) }
+    /// ```
+    pub fn output_cap(mut self, cap: OutputCap) -> Self {
+        self.lines.cap = Some(cap);
+        self
+    }
+
     /// Runs the verbs ([`output`](Self::output), [`run`](Self::run),
     /// [`exit_code`](Self::exit_code), [`test`](Self::test) and their blocking forms)
     /// through `runner` instead of real processes: a fake, a recorder, a replayed
@@ -567,6 +608,7 @@ impl Command {
             cwd: self.cwd.as_deref(),
             uid: self.uid,
             gid: self.gid,
+            groups: self.groups.as_deref(),
             stdin,
             stdout,
             stderr,

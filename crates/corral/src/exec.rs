@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::command::{child_stdin, Command};
 use crate::error::{Error, Result};
 use crate::group::Group;
-use crate::io::pump::Pump;
+use crate::io::pump::{Captured, Pump};
 use crate::io::{Pty, StreamKind, Tee};
 use crate::limits::{Statistic, Stats};
 use crate::mechanism::Mechanism;
@@ -35,6 +35,8 @@ pub(crate) struct StageRun {
     pub outcome: Outcome,
     /// Its captured standard error.
     pub stderr: Vec<u8>,
+    /// The bytes of its standard error dropped at the output cap.
+    pub stderr_dropped: u64,
 }
 
 /// What a whole chain did.
@@ -42,6 +44,8 @@ pub(crate) struct Ran {
     pub stages: Vec<StageRun>,
     /// The last stage's output (its stdout, or its PTY).
     pub stdout: Vec<u8>,
+    /// The bytes of that output dropped at the output cap.
+    pub stdout_dropped: u64,
     /// [`Outcome::TimedOut`] or [`Outcome::Cancelled`] when the chain was ended early.
     pub chain: Option<Outcome>,
     /// From the first spawn to the end of the whole tree.
@@ -202,9 +206,9 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
             other => other,
         };
         let stderr = stderr.map_err(|e| Error::io("reading standard error", e))?;
-        runs.push(StageRun { pid, outcome, stderr });
+        runs.push(StageRun { pid, outcome, stderr: stderr.bytes, stderr_dropped: stderr.dropped });
     }
-    Ok(Ran { stages: runs, stdout, chain, duration, mechanism, stats })
+    Ok(Ran { stages: runs, stdout: stdout.bytes, stdout_dropped: stdout.dropped, chain, duration, mechanism, stats })
 }
 
 /// A run's statistics, completed from what its stages' exits reported (their rusage,
@@ -263,10 +267,10 @@ async fn read_pipe<R: AsyncRead + PipeSource + Unpin>(
     kind: StreamKind,
     cmd: &Command,
     tree_gone: &CancellationToken,
-) -> std::io::Result<Vec<u8>> {
+) -> std::io::Result<Captured> {
     match pipe {
         Some(p) => Pump::new(kind, true, &cmd.lines, None).run(p, Some(tree_gone.clone())).await,
-        None => Ok(Vec::new()),
+        None => Ok(Captured::default()),
     }
 }
 

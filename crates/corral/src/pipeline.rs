@@ -52,6 +52,8 @@ pub struct StageOutput {
     pub outcome: Outcome,
     /// Its captured standard error.
     pub stderr: Vec<u8>,
+    /// The bytes of its standard error dropped at its output cap.
+    pub stderr_dropped: u64,
     /// Whether this stage counts as failed (checked, and not a success).
     pub failed: bool,
 }
@@ -61,6 +63,8 @@ pub struct StageOutput {
 pub struct PipeOutput {
     /// The last stage's standard output.
     pub stdout: Vec<u8>,
+    /// The bytes of the last stage's standard output dropped at its output cap.
+    pub stdout_dropped: u64,
     /// The standard error of the first failing stage (the last stage's when none failed).
     pub stderr: Vec<u8>,
     /// The outcome of the first failing stage (the last stage's when none failed;
@@ -134,6 +138,7 @@ impl Pipe {
                 pid: run.pid,
                 outcome: run.outcome,
                 stderr: run.stderr,
+                stderr_dropped: run.stderr_dropped,
                 failed: ran.chain.is_none() && !ok && !unchecked,
             });
         }
@@ -141,6 +146,7 @@ impl Pipe {
         let blamed = &outputs[failed_stage.unwrap_or(n - 1)];
         Ok(PipeOutput {
             stdout: ran.stdout,
+            stdout_dropped: ran.stdout_dropped,
             stderr: blamed.stderr.clone(),
             outcome: ran.chain.unwrap_or(blamed.outcome),
             program: blamed.program.clone(),

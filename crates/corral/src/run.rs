@@ -20,6 +20,11 @@ pub struct Output {
     pub stdout: Vec<u8>,
     /// Captured standard error (empty unless captured).
     pub stderr: Vec<u8>,
+    /// The bytes of standard output dropped at the [output cap](Command::output_cap)
+    /// (0 without one).
+    pub stdout_dropped: u64,
+    /// The bytes of standard error dropped at the output cap.
+    pub stderr_dropped: u64,
     /// How it ended.
     pub outcome: Outcome,
     /// From spawn to the end of the whole tree.
@@ -49,6 +54,8 @@ impl Output {
         Output {
             stdout: Vec::new(),
             stderr: Vec::new(),
+            stdout_dropped: 0,
+            stderr_dropped: 0,
             outcome,
             duration: Duration::ZERO,
             mechanism: Mechanism::DEFAULT_WITHOUT_CGROUP,
@@ -138,6 +145,10 @@ pub struct TextOutput {
     pub stdout: String,
     /// Standard error as text.
     pub stderr: String,
+    /// The bytes of standard output dropped at the output cap.
+    pub stdout_dropped: u64,
+    /// The bytes of standard error dropped at the output cap.
+    pub stderr_dropped: u64,
     /// How it ended.
     pub outcome: Outcome,
     /// From spawn to the end of the whole tree.
@@ -156,6 +167,8 @@ impl Command {
         Ok(TextOutput {
             stdout: decode(out.stdout, enc),
             stderr: decode(out.stderr, enc),
+            stdout_dropped: out.stdout_dropped,
+            stderr_dropped: out.stderr_dropped,
             outcome: out.outcome,
             duration: out.duration,
             mechanism: out.mechanism,
@@ -196,6 +209,8 @@ impl Command {
         Ok(Output {
             stdout: ran.stdout,
             stderr: stage.stderr,
+            stdout_dropped: ran.stdout_dropped,
+            stderr_dropped: stage.stderr_dropped,
             outcome: ran.chain.unwrap_or(stage.outcome),
             duration: ran.duration,
             mechanism: ran.mechanism,

@@ -92,24 +92,3 @@ impl fmt::Debug for RunnerRef {
         f.write_str("Runner")
     }
 }
-
-/// A command line as a shell would need it quoted, for messages that must name the
-/// command (a fake's "unexpected command", a cassette miss). Never for tracing.
-pub(crate) fn command_line<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> String {
-    let mut line = String::new();
-    for w in words {
-        let w = w.as_ref();
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        let plain = !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
-        if plain {
-            line.push_str(w);
-        } else {
-            line.push('\'');
-            line.push_str(&w.replace('\'', "'\\''"));
-            line.push('\'');
-        }
-    }
-    line
-}

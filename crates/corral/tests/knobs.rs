@@ -229,3 +229,36 @@ async fn a_new_session_stays_contained() {
         g.close().await.unwrap();
     }
 }
+
+/// The `Groups:` line of the child's `/proc/self/status`.
+async fn groups_of(cmd: Command) -> String {
+    let status = sh(cmd.args(["-c", "grep '^Groups:' /proc/self/status; id -u; id -g"])).await;
+    status.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn supplementary_groups_are_cleared_or_set_when_switching_identity() {
+    if !common::require("uid-switch") {
+        return;
+    }
+    // Give this test's thread (only it: the raw syscall is per thread, and this
+    // current-thread runtime spawns from it) supplementary groups to lose.
+    rustix::thread::set_thread_groups(&[rustix::process::Gid::from_raw(4), rustix::process::Gid::from_raw(24)])
+        .unwrap();
+    assert_eq!(groups_of(Command::new("sh")).await, "4 24 0 0", "without a switch the child has the owner's groups");
+    // A uid alone, a gid alone, both: the supplementary groups are cleared.
+    assert_eq!(groups_of(Command::new("sh").uid(65534)).await, "65534 0");
+    assert_eq!(groups_of(Command::new("sh").gid(65534)).await, "0 65534");
+    assert_eq!(groups_of(Command::new("sh").uid(65534).gid(65534)).await, "65534 65534");
+    // Or set to exactly what is asked.
+    assert_eq!(groups_of(Command::new("sh").uid(65534).gid(65534).groups([100, 4])).await, "4 100 65534 65534");
+    // The same through Group::start.
+    let group = corral::Group::new().unwrap();
+    let mut p = group
+        .start(Command::new("sh").args(["-c", "grep '^Groups:' /proc/self/status"]).uid(65534).groups([7]))
+        .unwrap();
+    let mut out = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut p.take_stdout().unwrap(), &mut out).await.unwrap();
+    assert_eq!(out.split_whitespace().skip(1).collect::<Vec<_>>(), ["7"]);
+    assert_eq!(p.wait().await.unwrap(), Outcome::Exited(0));
+}

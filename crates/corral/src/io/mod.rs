@@ -64,6 +64,48 @@ pub enum Overflow {
     DropNewest,
 }
 
+/// A cap on the bytes corral keeps of one output stream, so that a runaway child
+/// cannot exhaust the owner's memory: [`Command::output_cap`](crate::Command::output_cap).
+/// The child is never blocked or stopped by it: what is past the cap is read and
+/// dropped, and counted ([`Output::stdout_dropped`](crate::Output::stdout_dropped)).
+///
+/// Keeping the head also bounds what the stream's tee, line callback and line stream
+/// receive: the stream is cut at the cap (its last line may be cut short). Keeping the
+/// tail applies to the captured bytes only (a line or a tee cannot be taken back).
+///
+/// ```
+/// use corral::io::OutputCap;
+/// let cap = OutputCap::tail(64 * 1024);
+/// assert_eq!(cap.bytes(), 65536);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputCap {
+    bytes: usize,
+    keep_tail: bool,
+}
+
+impl OutputCap {
+    /// Keep the first `bytes` bytes of each stream.
+    pub fn head(bytes: usize) -> OutputCap {
+        OutputCap { bytes, keep_tail: false }
+    }
+
+    /// Keep the last `bytes` bytes of each captured stream.
+    pub fn tail(bytes: usize) -> OutputCap {
+        OutputCap { bytes, keep_tail: true }
+    }
+
+    /// The cap in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether the tail is kept (else the head).
+    pub fn keeps_tail(&self) -> bool {
+        self.keep_tail
+    }
+}
+
 /// A callback for each line of one stream.
 pub type LineCallback = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -97,6 +139,8 @@ pub(crate) struct LineOptions {
     pub on_stderr: Option<LineCallback>,
     pub tee_stdout: Option<Tee>,
     pub tee_stderr: Option<Tee>,
+    /// The cap on what is kept of each stream.
+    pub cap: Option<OutputCap>,
 }
 
 /// The default capacity of a line stream's buffer.
@@ -127,6 +171,7 @@ impl fmt::Debug for LineOptions {
             .field("on_stderr", &self.on_stderr.is_some())
             .field("tee_stdout", &self.tee_stdout.is_some())
             .field("tee_stderr", &self.tee_stderr.is_some())
+            .field("cap", &self.cap)
             .finish()
     }
 }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::lines::LineSplitter;
 use super::queue::LineQueue;
-use super::{Line, LineCallback, LineOptions, Overflow, StreamKind, Tee, DEFAULT_MAX_LINE_LEN};
+use super::{Line, LineCallback, LineOptions, OutputCap, Overflow, StreamKind, Tee, DEFAULT_MAX_LINE_LEN};
 use crate::sys::{PipeSource, DRAIN_WHEN_TREE_GONE};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -25,9 +25,65 @@ pub(crate) struct Channel {
     pub overflow: Overflow,
 }
 
+/// What a pump kept of its stream, and how much it dropped at the cap.
+#[derive(Debug, Default)]
+pub(crate) struct Captured {
+    pub bytes: Vec<u8>,
+    pub dropped: u64,
+}
+
+/// The captured bytes under an optional cap: the head, or the tail (kept in a buffer
+/// of at most twice the cap, compacted as it fills, so each byte is copied O(1) times).
+struct Capture {
+    on: bool,
+    buf: Vec<u8>,
+    cap: Option<OutputCap>,
+    dropped: u64,
+}
+
+impl Capture {
+    /// How much of the next `n` bytes of the stream are still wanted by a head cap.
+    fn room(&self, n: usize) -> usize {
+        match self.cap {
+            Some(c) if !c.keeps_tail() => n.min(c.bytes().saturating_sub(self.buf.len())),
+            _ => n,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if !self.on {
+            return;
+        }
+        let keep = self.room(bytes.len());
+        self.dropped += (bytes.len() - keep) as u64;
+        self.buf.extend_from_slice(&bytes[..keep]);
+        if let Some(c) = self.cap.filter(|c| c.keeps_tail()) {
+            if self.buf.len() > 2 * c.bytes().max(READ_CHUNK) {
+                let cut = self.buf.len() - c.bytes();
+                self.buf.drain(..cut);
+                self.dropped += cut as u64;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Captured {
+        if let Some(c) = self.cap.filter(|c| c.keeps_tail()) {
+            if self.buf.len() > c.bytes() {
+                let cut = self.buf.len() - c.bytes();
+                self.buf.drain(..cut);
+                self.dropped += cut as u64;
+            }
+        }
+        Captured { bytes: self.buf, dropped: self.dropped }
+    }
+}
+
 pub(crate) struct Pump {
     kind: StreamKind,
     capture: bool,
+    cap: Option<OutputCap>,
+    /// Bytes handed to the tee and the line consumers so far (for a head cap).
+    passed: usize,
     tee: Option<Tee>,
     splitter: Option<LineSplitter>,
     callback: Option<LineCallback>,
@@ -44,12 +100,12 @@ impl Pump {
         };
         let splitter = (callback.is_some() || channel.is_some())
             .then(|| LineSplitter::new(opts.max_line_len.unwrap_or(DEFAULT_MAX_LINE_LEN), opts.encoding));
-        Pump { kind, capture, tee, splitter, callback, channel }
+        Pump { kind, capture, cap: opts.cap, passed: 0, tee, splitter, callback, channel }
     }
 
     /// Reads `pipe` to its end (or, once `tree_gone` fires, takes what is left in it)
-    /// and returns the captured bytes (empty unless capturing).
-    pub async fn run<R>(mut self, mut pipe: R, tree_gone: Option<CancellationToken>) -> io::Result<Vec<u8>>
+    /// and returns what was captured (nothing unless capturing), under the cap.
+    pub async fn run<R>(mut self, mut pipe: R, tree_gone: Option<CancellationToken>) -> io::Result<Captured>
     where
         R: AsyncRead + PipeSource + Unpin,
     {
@@ -57,20 +113,21 @@ impl Pump {
         // A bigger pipe means fewer wakeups per byte; the kernel may refuse (the
         // per-user pipe budget), and then the default size simply stays.
         pipe.grow(PIPE_SIZE);
-        let mut captured = Vec::new();
-        let plain = self.tee.is_none() && self.splitter.is_none();
+        let mut captured = Capture { on: self.capture, buf: Vec::new(), cap: self.cap, dropped: 0 };
+        let plain = self.tee.is_none() && self.splitter.is_none() && self.cap.is_none();
         let mut chunk = if plain { Vec::new() } else { vec![0u8; READ_CHUNK] };
         loop {
             if plain {
                 // Capture only: read straight into the result, no copy.
-                if captured.capacity() - captured.len() < READ_CHUNK / 2 {
-                    captured.reserve(READ_CHUNK.max(captured.len() / 2));
+                let buf = &mut captured.buf;
+                if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+                    buf.reserve(READ_CHUNK.max(buf.len() / 2));
                 }
                 tokio::select! {
                     biased;
                     _ = tree_gone.cancelled(), if DRAIN_WHEN_TREE_GONE => break,
                     // read_buf is cancel-safe: nothing is lost when the other branch wins.
-                    n = pipe.read_buf(&mut captured) => if n? == 0 { return Ok(captured) },
+                    n = pipe.read_buf(buf) => if n? == 0 { return Ok(captured.finish()) },
                 }
             } else {
                 let n = tokio::select! {
@@ -80,7 +137,7 @@ impl Pump {
                 };
                 if n == 0 {
                     self.finish().await;
-                    return Ok(captured);
+                    return Ok(captured.finish());
                 }
                 self.dispatch(&chunk[..n], &mut captured).await;
             }
@@ -100,13 +157,21 @@ impl Pump {
             }
         }
         self.finish().await;
-        Ok(captured)
+        Ok(captured.finish())
     }
 
-    async fn dispatch(&mut self, bytes: &[u8], captured: &mut Vec<u8>) {
-        if self.capture {
-            captured.extend_from_slice(bytes);
+    async fn dispatch(&mut self, bytes: &[u8], captured: &mut Capture) {
+        captured.push(bytes);
+        // A head cap cuts the stream for the tee and the line consumers too.
+        let pass = match self.cap {
+            Some(c) if !c.keeps_tail() => bytes.len().min(c.bytes().saturating_sub(self.passed)),
+            _ => bytes.len(),
+        };
+        if pass == 0 {
+            return;
         }
+        self.passed += pass;
+        let bytes = &bytes[..pass];
         if let Some(tee) = self.tee.clone() {
             if let Err(e) = tee.0.lock().await.write_all(bytes).await {
                 // A broken tee must not end the run; it stops receiving.

@@ -130,6 +130,8 @@ pub(crate) struct SpawnRequest<'a> {
     pub cwd: Option<&'a Path>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Supplementary groups; with `uid` or `gid` and no list, they are cleared.
+    pub groups: Option<&'a [u32]>,
     pub stdin: ChildIo,
     pub stdout: ChildIo,
     pub stderr: ChildIo,

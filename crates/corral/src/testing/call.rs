@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::command::Command;
-use crate::runner::command_line;
 
 /// One command as a runner received it: what tests assert on and what scripted
 /// replies are matched against. Environment values are never kept, only names.
@@ -81,4 +80,25 @@ impl std::fmt::Display for Call {
         }
         Ok(())
     }
+}
+
+/// A command line as a shell would need it quoted, for messages that must name the
+/// command (a fake's "unexpected command", a cassette miss). Never for tracing.
+pub(crate) fn command_line<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> String {
+    let mut line = String::new();
+    for w in words {
+        let w = w.as_ref();
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        let plain = !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+        if plain {
+            line.push_str(w);
+        } else {
+            line.push('\'');
+            line.push_str(&w.replace('\'', "'\\''"));
+            line.push('\'');
+        }
+    }
+    line
 }

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::mechanism::Mechanism;
 use crate::outcome::Outcome;
 use crate::run::Output;
-use crate::runner::{command_line, ProcessRunner, RunFuture, Runner};
+use crate::runner::{ProcessRunner, RunFuture, Runner};
+use crate::testing::call::command_line;
 use crate::testing::redact::{redact_args, redact_text, Redactor};
 use crate::testing::Call;
 

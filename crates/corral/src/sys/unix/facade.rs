@@ -180,6 +180,7 @@ pub(crate) fn open_output(path: &Path, append: bool, mode: u32) -> io::Result<Ow
 
 /// Creates a new file only the owner may read or write (0600), failing if anything,
 /// a symlink included, is at `path` already.
+#[cfg(feature = "testing")]
 pub(crate) fn create_private_file(path: &Path) -> io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)

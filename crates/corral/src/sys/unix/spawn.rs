@@ -57,7 +57,7 @@ fn spawn_placed(
     resources: &super::resources::RawResources,
 ) -> Result<Spawned, SpawnFailure> {
     #[cfg(target_os = "linux")]
-    if crate::sys::linux::clone3::enabled() && req.uid.is_none() && req.gid.is_none() {
+    if crate::sys::linux::clone3::enabled() && req.uid.is_none() && req.gid.is_none() && req.groups.is_none() {
         return match fast::spawn(req, &placement, tty, resources) {
             Ok(s) => Ok(s),
             Err(fast::Outcome::Refused(req)) => portable(*req, placement, tty, resources),
@@ -269,12 +269,6 @@ fn portable(
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
     }
-    if let Some(uid) = req.uid {
-        c.uid(uid);
-    }
-    if let Some(gid) = req.gid {
-        c.gid(gid);
-    }
     let pty = req.pty_slave.is_some();
     let slave = req.pty_slave;
     let to_std = |io: ChildIo| -> io::Result<std::process::Stdio> {
@@ -406,6 +400,39 @@ fn portable(
             c.pre_exec(move || resources.apply().map_err(io::Error::from_raw_os_error));
         }
     }
+    if req.uid.is_some() || req.gid.is_some() || req.groups.is_some() {
+        // The identity switch is ours, not std's (which keeps supplementary groups when
+        // only the gid changes, and cannot set them on stable Rust), and comes last, so
+        // the settings above are applied with the owner's privileges.
+        let (uid, gid, explicit) = (req.uid, req.gid, req.groups.is_some());
+        let groups: Vec<libc::gid_t> = req.groups.unwrap_or_default().iter().map(|&g| g as libc::gid_t).collect();
+        // SAFETY: runs in the child between fork and exec: setgroups(2), setgid(2) and
+        // setuid(2) are async-signal-safe syscalls; `groups` was built before the fork
+        // and is only read; the error is built from the raw errno.
+        unsafe {
+            c.pre_exec(move || {
+                // Clearing the groups needs privilege; without it (an unprivileged owner
+                // "switching" to its own ids) there is nothing to clear, as std does.
+                if libc::setgroups(groups.len() as _, groups.as_ptr()) < 0 {
+                    let e = io::Error::last_os_error();
+                    if explicit || e.raw_os_error() != Some(libc::EPERM) {
+                        return Err(e);
+                    }
+                }
+                if let Some(gid) = gid {
+                    if libc::setgid(gid as libc::gid_t) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                if let Some(uid) = uid {
+                    if libc::setuid(uid as libc::uid_t) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child = c.spawn().map_err(|e| {
         // std reports a failed chdir with the bare errno, like a failed exec; tell
         // them apart by looking at the directory again. EPERM and EINVAL with resource
@@ -440,6 +467,7 @@ mod tests {
             cwd,
             uid: None,
             gid: None,
+            groups: None,
             stdin,
             stdout: ChildIo::Pipe,
             stderr: ChildIo::Inherit,

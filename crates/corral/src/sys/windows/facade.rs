@@ -134,6 +134,7 @@ pub(crate) fn open_output(path: &Path, append: bool, _mode: u32) -> io::Result<O
 /// Creates a new file, failing if anything is at `path` already. Windows has no
 /// creation mode: the file gets the directory's inherited ACL, which on a user's own
 /// directories gives access to that user (and administrators) only.
+#[cfg(feature = "testing")]
 pub(crate) fn create_private_file(path: &Path) -> io::Result<std::fs::File> {
     std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }

@@ -30,7 +30,7 @@ pub(super) fn spawn(mut req: SpawnRequest<'_>, job: &Job) -> Result<Spawned, Spa
     let unsupported = |what: &str| {
         SpawnFailure::Other(io::Error::new(io::ErrorKind::Unsupported, format!("{what} is not available on Windows")))
     };
-    if req.uid.is_some() || req.gid.is_some() {
+    if req.uid.is_some() || req.gid.is_some() || req.groups.is_some() {
         return Err(unsupported("running as another user or group id"));
     }
     if !req.resources.is_empty() {

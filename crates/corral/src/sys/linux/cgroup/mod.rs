@@ -612,6 +612,7 @@ mod tests {
             cwd: None,
             uid: None,
             gid: None,
+            groups: None,
             stdin: crate::sys::ChildIo::Null,
             stdout: crate::sys::ChildIo::Pipe,
             stderr: crate::sys::ChildIo::Inherit,
