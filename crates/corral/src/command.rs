@@ -70,6 +70,25 @@ pub struct Command {
     pub(crate) retry: Option<RetryPolicy>,
     /// Who runs the verbs (`None`: real processes).
     pub(crate) runner: Option<RunnerRef>,
+    /// Called with the pid right after the spawn.
+    pub(crate) on_start: Option<OnStart>,
+}
+
+/// A callback given a started process's pid ([`Command::on_start`]).
+#[derive(Clone)]
+pub(crate) struct OnStart(Arc<dyn Fn(u32) + Send + Sync>);
+
+impl std::ops::Deref for OnStart {
+    type Target = dyn Fn(u32) + Send + Sync;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl std::fmt::Debug for OnStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnStart")
+    }
 }
 
 impl Command {
@@ -97,6 +116,7 @@ impl Command {
             pty: None,
             retry: None,
             runner: None,
+            on_start: None,
         }
     }
 
@@ -449,6 +469,24 @@ impl Command {
         classifier: impl Fn(&Error) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.retry = Some(RetryPolicy { max_attempts, backoff, classifier: Arc::new(classifier) });
+        self
+    }
+
+    /// Calls `f` with the process's pid as soon as it is started, from the task that
+    /// started it: for the verbs (each attempt of a retried one), [`Group::start`](crate::Group::start) and
+    /// pipeline stages. A test can act on a started process without sleeping.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> corral::Result<()> {
+    /// use std::sync::{Arc, Mutex};
+    /// let pid = Arc::new(Mutex::new(None));
+    /// let seen = pid.clone();
+    /// let out = corral::Command::new("true").on_start(move |p| *seen.lock().unwrap() = Some(p)).output().await?;
+    /// assert_eq!(*pid.lock().unwrap(), Some(out.pid));
+    /// # Ok(()) }
+    /// ```
+    pub fn on_start(mut self, f: impl Fn(u32) + Send + Sync + 'static) -> Self {
+        self.on_start = Some(OnStart(Arc::new(f)));
         self
     }
 

@@ -5,15 +5,17 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::command::{child_output, child_outputs, child_stdin, Command, Prepared};
 use crate::error::{Error, Result};
+use crate::events::{Bus, EventKind, Events, EVENT_BUFFER};
 use crate::io::Pty;
 pub use crate::limits::{Statistic, Stats};
 use crate::mechanism::Mechanism;
 pub use crate::mechanism::ParentDeathScope;
+use crate::outcome::Outcome;
 use crate::process::RunningProcess;
 use crate::settings::{container_setters, Settings, ShutdownPolicy};
 use crate::signal::Signal;
@@ -64,6 +66,8 @@ pub struct Group {
     mechanism: Mechanism,
     fallback_reason: Option<String>,
     parent_death: ParentDeathScope,
+    /// The events' sender, once someone subscribed.
+    bus: OnceLock<Bus>,
 }
 
 impl fmt::Debug for Group {
@@ -132,6 +136,7 @@ impl Group {
             mechanism,
             fallback_reason: created.fallback_reason,
             parent_death,
+            bus: OnceLock::new(),
         })
     }
 
@@ -183,11 +188,67 @@ impl Group {
         self.container.as_deref().and_then(|c| c.cgroup_path())
     }
 
-    /// Starts `cmd` in this group. Its timeout and cancel token do not apply here
-    /// (they belong to the verbs); stdin bytes are fed by a background task.
+    /// This group's lifecycle events from now on: every process started, exited or
+    /// signalled, a timeout or cancellation of a started command, an OOM kill, the
+    /// teardown. See [`events`](crate::events).
+    pub fn events(&self) -> Events {
+        Events::new(self.bus.get_or_init(|| tokio::sync::broadcast::channel(EVENT_BUFFER).0).subscribe())
+    }
+
+    fn emit(&self, kind: EventKind, program: &str, pid: Option<u32>, elapsed: Duration) {
+        crate::events::emit(self.bus.get(), kind, program, pid, elapsed);
+    }
+
+    /// Starts `cmd` in this group; stdin bytes are fed by a background task. The
+    /// command's timeout and cancel token hold here as in the verbs: when one fires,
+    /// the cancel policy (signal, grace, SIGKILL) ends the process,
+    /// [`RunningProcess::ended_by`] says why and [`wait`](RunningProcess::wait) how it
+    /// really ended. Its descendants stay in the group until it ends (a group holds
+    /// one tree). On macOS and the BSDs, where no second handle on a process can be
+    /// watched, a command with a timeout or cancel token is refused here
+    /// ([`Unsupported`](crate::ErrorKind::Unsupported)): use the verbs.
     pub fn start(&self, cmd: impl Borrow<Command>) -> Result<RunningProcess> {
         let cmd = cmd.borrow();
+        let timeout = cmd.settings.timeout;
+        let token = cmd.settings.cancel_token.clone();
+        let bounded = timeout.is_some() || token.is_some();
+        if bounded {
+            cmd.settings.validate()?;
+        }
         let mut process = self.spawn(cmd, &cmd.prepare()?, None, None)?;
+        if bounded {
+            let Some(watch) = process.watch() else {
+                let _ = process.kill();
+                return Err(Error::Unsupported {
+                    operation: "a timeout or cancel token on Group::start",
+                    mechanism: self.mechanism.to_string(),
+                    reason: "this platform gives no second handle on a process to watch (use the verbs)".into(),
+                });
+            };
+            let ended_by = Arc::new(OnceLock::new());
+            process.set_ended_by(ended_by.clone());
+            let bus = self.bus.get().cloned();
+            let (program, pid, policy, started) =
+                (process.program().to_owned(), process.pid(), cmd.settings.cancel, Instant::now());
+            tokio::spawn(async move {
+                let reason = tokio::select! {
+                    _ = watch.exited() => return,
+                    _ = crate::exec::sleep_opt(timeout) => Outcome::TimedOut,
+                    _ = crate::exec::cancelled_opt(token.as_ref()) => Outcome::Cancelled,
+                };
+                let _ = ended_by.set(reason);
+                let kind = if reason == Outcome::TimedOut { EventKind::TimedOut } else { EventKind::Cancelled };
+                crate::events::emit(bus.as_ref(), kind, &program, Some(pid), started.elapsed());
+                tracing::debug!(program = %program, pid, outcome = %reason, "applying the cancel policy");
+                if policy.signal() != Signal::Kill
+                    && watch.signal(policy.signal()).is_ok()
+                    && tokio::time::timeout(policy.grace(), watch.exited()).await.is_ok()
+                {
+                    return;
+                }
+                let _ = watch.signal(Signal::Kill);
+            });
+        }
         process.feed_stdin_in_background(&cmd.stdin);
         process.start_line_pumps(&cmd.lines);
         Ok(process)
@@ -235,6 +296,14 @@ impl Group {
         let mut process = RunningProcess::new(spawned, cmd.display_name(), self.mechanism);
         if let Some(m) = master {
             process.set_pty(Pty::new(m));
+        }
+        if let Some(bus) = self.bus.get() {
+            let container = self.container.as_ref().map(Arc::downgrade);
+            process.notifier(Some(bus.clone()), container);
+            self.emit(EventKind::Started, process.program(), Some(process.pid()), Duration::ZERO);
+        }
+        if let Some(on_start) = &cmd.on_start {
+            on_start(process.pid());
         }
         Ok(process)
     }
@@ -327,32 +396,50 @@ impl Group {
     }
 
     /// The policy's signal to the whole tree, up to its grace period for the tree to
-    /// go, then SIGKILL; returns once every process is gone. The group stays usable.
-    pub async fn shutdown(&self, policy: ShutdownPolicy) -> Result<()> {
+    /// go, then SIGKILL; returns once every process is gone, with a report of who
+    /// ended by themselves and who was killed. The group stays usable.
+    ///
+    /// ```no_run
+    /// # async fn demo(group: corral::Group) -> corral::Result<()> {
+    /// use corral::{ShutdownPolicy, Signal};
+    /// use std::time::Duration;
+    /// let report = group.shutdown(ShutdownPolicy::graceful(Signal::Term, Duration::from_secs(5))).await?;
+    /// println!("{} stopped, {} killed in {:?}", report.ended_in_grace.len(), report.killed.len(), report.took);
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self, policy: ShutdownPolicy) -> Result<ShutdownReport> {
         policy.validate()?;
         self.terminate(policy).await
     }
 
-    pub(crate) async fn terminate(&self, policy: ShutdownPolicy) -> Result<()> {
+    pub(crate) async fn terminate(&self, policy: ShutdownPolicy) -> Result<ShutdownReport> {
         let started = Instant::now();
+        let before = self.processes().unwrap_or_default();
+        let mut killed = Vec::new();
         if policy.signal() == Signal::Kill {
             self.kill()?;
+            killed = before.clone();
         } else if let Err(e) = self.signal(policy.signal()) {
             // Nothing to wait a grace period for: the policy's end is reached at once.
             tracing::warn!(mechanism = %self.mechanism, signal = %policy.signal(), error = %e, "the cancel signal cannot be delivered; killing the tree");
+            killed = self.processes().unwrap_or_default();
             self.kill()?;
         } else if !self.wait_empty(Some(policy.grace())).await? {
             tracing::debug!(mechanism = %self.mechanism, grace_ms = policy.grace().as_millis() as u64, "grace period over; killing the tree");
+            killed = self.processes().unwrap_or_default();
             self.kill()?;
         }
         self.wait_empty(None).await?;
+        let took = started.elapsed();
         tracing::debug!(
             mechanism = %self.mechanism,
             signal = %policy.signal(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = took.as_millis() as u64,
             "teardown"
         );
-        Ok(())
+        self.emit(EventKind::TornDown, "", None, took);
+        let ended_in_grace = before.into_iter().filter(|p| !killed.contains(p)).collect();
+        Ok(ShutdownReport { signal: policy.signal(), ended_in_grace, killed, took, empty: self.is_empty().await? })
     }
 
     /// Kills whatever is left, waits until it is gone and releases the container
@@ -377,6 +464,7 @@ impl Group {
             }
         };
         tracing::debug!(mechanism = %self.mechanism, elapsed_ms = started.elapsed().as_millis() as u64, "group closed");
+        self.emit(EventKind::TornDown, "", None, started.elapsed());
         result
     }
 }
@@ -386,8 +474,27 @@ impl Drop for Group {
         if let Some(container) = self.take_container() {
             tracing::debug!(mechanism = %self.mechanism, "group dropped; killing the tree");
             container.teardown_in_background();
+            self.emit(EventKind::TornDown, "", None, Duration::ZERO);
         }
     }
+}
+
+/// What [`Group::shutdown`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// The signal sent first (SIGKILL for an immediate shutdown).
+    pub signal: Signal,
+    /// The processes that ended by themselves after the signal, within the grace
+    /// period.
+    pub ended_in_grace: Vec<u32>,
+    /// The processes still there when the grace period ran out, which were killed
+    /// (all of them for SIGKILL, or when the signal could not be delivered).
+    pub killed: Vec<u32>,
+    /// From the signal until every process was gone.
+    pub took: Duration,
+    /// Whether the container was empty at the end.
+    pub empty: bool,
 }
 
 /// A [`Group`] that may be gone: signals it while it lives, never keeps it alive

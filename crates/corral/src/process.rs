@@ -2,7 +2,7 @@
 //! wait on several ([`wait_any`], [`wait_all`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{join_all, select_all};
@@ -10,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::error::{Error, Result};
+use crate::events::{Bus, Done, Notifier, Started};
 use crate::io::pump::{Channel, Pump};
 use crate::io::queue::LineQueue;
 use crate::io::{LineOptions, LineStream, Pty, StreamKind, DEFAULT_LINE_BUFFER};
@@ -17,7 +18,7 @@ use crate::mechanism::Mechanism;
 use crate::outcome::Outcome;
 use crate::signal::Signal;
 use crate::stdio::Stdin;
-use crate::sys::{Child, Exit, Spawned};
+use crate::sys::{Child, Container, Exit, Spawned};
 
 /// A process started by [`Group::start`](crate::Group::start). Dropping it does not
 /// kill it: the group owns the lifetime of everything in it.
@@ -38,6 +39,10 @@ pub struct RunningProcess {
     pty: Option<Box<Pty>>,
     /// Boxed: filled in only once the process has been reaped.
     profile: Option<Box<Profile>>,
+    /// Its end for [`Done`] handles and the group's events, once either is asked for.
+    notifier: Option<Arc<Notifier>>,
+    /// What corral ended it for (a timeout, a cancellation), when it did.
+    ended_by: Option<Arc<OnceLock<Outcome>>>,
 }
 
 /// Our ends of the child's standard streams, where they are pipes.
@@ -64,6 +69,8 @@ impl RunningProcess {
         tracing::debug!(program = %program, pid = spawned.child.pid(), mechanism = %mechanism, "spawned");
         let has_pipes = spawned.stdin.is_some() || spawned.stdout.is_some() || spawned.stderr.is_some();
         RunningProcess {
+            notifier: None,
+            ended_by: None,
             child: spawned.child,
             pipes: has_pipes
                 .then(|| Box::new(Pipes { stdin: spawned.stdin, stdout: spawned.stdout, stderr: spawned.stderr })),
@@ -146,6 +153,77 @@ impl RunningProcess {
         self.child.pid()
     }
 
+    /// Its pid, mechanism and start instant.
+    pub fn started(&self) -> Started {
+        Started { pid: self.pid(), mechanism: self.mechanism, at: self.started }
+    }
+
+    /// A handle on its end that any number of tasks can await at once (clones share
+    /// it), whoever else waits for it. See [`Done`] for when it resolves by itself.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> corral::Result<()> {
+    /// let group = corral::Group::new()?;
+    /// let mut p = group.start(corral::Command::new("sleep").arg("1"))?;
+    /// let (a, b) = (p.done(), p.done());
+    /// let (x, y) = tokio::join!(a.wait(), b.wait());
+    /// assert_eq!(x, y);
+    /// # Ok(()) }
+    /// ```
+    pub fn done(&mut self) -> Done {
+        Done(self.notifier(None, None))
+    }
+
+    /// The notifier, made (with a watcher of the exit, where the platform has one)
+    /// on first use; `bus` and `container` only matter then.
+    pub(crate) fn notifier(&mut self, bus: Option<Bus>, container: Option<Weak<Container>>) -> Arc<Notifier> {
+        if let Some(n) = &self.notifier {
+            return n.clone();
+        }
+        let n = Notifier::new(bus, &self.program, self.pid(), self.started);
+        match (self.outcome, self.child.watch()) {
+            (Some(o), _) => n.finish(o),
+            (None, Some(watch)) => {
+                let watched = n.clone();
+                tokio::spawn(async move {
+                    if let Some(mut o) = watch.exited().await {
+                        // A SIGKILL while the group recorded an OOM kill was the OOM killer.
+                        if let Some(c) = container.and_then(|c| c.upgrade()) {
+                            if c.oom_kills().unwrap_or(0) > 0 && crate::sys::ended_by_memory_limit(&o) {
+                                o = Outcome::OomKilled;
+                            }
+                        }
+                        watched.finish(o);
+                    }
+                });
+            }
+            (None, None) => {}
+        }
+        self.notifier = Some(n.clone());
+        n
+    }
+
+    /// What corral ended it for: [`Outcome::TimedOut`] when the command's timeout
+    /// expired, [`Outcome::Cancelled`] when its cancel token fired (the cancel policy
+    /// then ended it; [`wait`](Self::wait) says how it really ended: exited during the
+    /// grace period, or killed by which signal). `None` when it ended by itself.
+    pub fn ended_by(&self) -> Option<Outcome> {
+        self.ended_by.as_ref().and_then(|e| e.get().copied())
+    }
+
+    pub(crate) fn set_ended_by(&mut self, cell: Arc<OnceLock<Outcome>>) {
+        self.ended_by = Some(cell);
+    }
+
+    /// A second view of the process for a watchdog task (Linux, Windows).
+    pub(crate) fn watch(&self) -> Option<crate::sys::Watch> {
+        self.child.watch()
+    }
+
+    pub(crate) fn program(&self) -> &str {
+        &self.program
+    }
+
     /// The mechanism containing it.
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism
@@ -171,6 +249,9 @@ impl RunningProcess {
             Some(Box::new(Profile { wall: self.started.elapsed(), cpu_time: exit.cpu_time, peak_rss: exit.peak_rss }));
         self.log_exit(exit.outcome);
         self.outcome = Some(exit.outcome);
+        if let Some(n) = &self.notifier {
+            n.finish(exit.outcome);
+        }
         exit.outcome
     }
 

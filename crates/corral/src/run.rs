@@ -27,6 +27,12 @@ pub struct Output {
     pub stderr_dropped: u64,
     /// How it ended.
     pub outcome: Outcome,
+    /// How the process itself ended, as the OS reported it (exited with a code, killed
+    /// by a signal, or by the OOM killer), also when the run was timed out or
+    /// cancelled: then it says whether the process exited during the grace period or
+    /// was killed, and by which signal. Equal to `outcome` for a run that ended by
+    /// itself; `None` in an output a fake built without saying.
+    pub exit_status: Option<Outcome>,
     /// From spawn to the end of the whole tree.
     pub duration: Duration,
     /// The mechanism that contained it.
@@ -57,6 +63,10 @@ impl Output {
             stdout_dropped: 0,
             stderr_dropped: 0,
             outcome,
+            exit_status: match outcome {
+                Outcome::TimedOut | Outcome::Cancelled => None,
+                o => Some(o),
+            },
             duration: Duration::ZERO,
             mechanism: Mechanism::DEFAULT_WITHOUT_CGROUP,
             pid: 0,
@@ -111,6 +121,13 @@ impl Output {
     /// With this pid.
     pub fn with_pid(mut self, pid: u32) -> Output {
         self.pid = pid;
+        self
+    }
+
+    /// With this [`exit_status`](Self::exit_status): how the process itself ended
+    /// (after a timeout, say, `Output::timed_out().with_exit_status(Outcome::Exited(0))`).
+    pub fn with_exit_status(mut self, status: Outcome) -> Output {
+        self.exit_status = Some(status);
         self
     }
 
@@ -212,6 +229,7 @@ impl Command {
             stdout_dropped: ran.stdout_dropped,
             stderr_dropped: stage.stderr_dropped,
             outcome: ran.chain.unwrap_or(stage.outcome),
+            exit_status: Some(stage.outcome),
             duration: ran.duration,
             mechanism: ran.mechanism,
             pid: stage.pid,

@@ -44,13 +44,13 @@ pub(crate) use request::{ChildIo, Env, SpawnFailure, SpawnRequest, Spawned};
 // The platform's side of the facade: the same names from each backend.
 #[cfg(unix)]
 pub(crate) use unix::{
-    child::Child,
+    child::{Child, Watch},
     facade::*,
     pty::{open as open_pty, stdout_size, PtyMaster},
 };
 #[cfg(windows)]
 pub(crate) use windows::{
-    child::Child,
+    child::{Child, Watch},
     facade::*,
     pty::{open as open_pty, stdout_size, PtyMaster},
 };

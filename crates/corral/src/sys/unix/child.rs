@@ -176,6 +176,68 @@ impl Child {
     }
 }
 
+impl Child {
+    /// A second view of this child for another task: it learns of the exit without
+    /// reaping (so the child's own waiter still gets it) and signals only this process,
+    /// never a later owner of its pid. Linux (a duplicate of the pidfd); `None` elsewhere
+    /// or without a pidfd.
+    pub fn watch(&self) -> Option<Watch> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            if self.done {
+                return None;
+            }
+            let fd = self.pidfd.as_ref()?;
+            let dup = rustix::io::fcntl_dupfd_cloexec(fd.get_ref().as_fd(), 3).ok()?;
+            let pidfd = crate::sys::linux::pidfd::register(dup).ok()?;
+            Some(Watch { pidfd })
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+}
+
+/// See [`Child::watch`].
+#[derive(Debug)]
+pub(crate) struct Watch {
+    #[cfg(target_os = "linux")]
+    pidfd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl Watch {
+    /// Waits for the child to exit and returns how, without reaping it; `None` when
+    /// its exit can no longer be read (its waiter reaped it first).
+    pub async fn exited(&self) -> Option<Outcome> {
+        #[cfg(target_os = "linux")]
+        loop {
+            use std::os::fd::AsFd;
+            let mut ready = self.pidfd.readable().await.ok()?;
+            match crate::sys::linux::pidfd::peek(self.pidfd.get_ref().as_fd()) {
+                Ok(Some(r)) => return Some(exit_of(r).outcome),
+                Ok(None) => ready.clear_ready(),
+                Err(_) => return None,
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
+    /// Sends `sig` to the child only (a no-op once it is gone).
+    pub fn signal(&self, sig: Signal) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        return match rustix::process::pidfd_send_signal(self.pidfd.get_ref(), super::to_rustix(sig)) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = sig;
+            Ok(())
+        }
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         // Nobody will wait for it now: it must still be reaped once it exits, whatever

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::os::windows::io::{AsRawHandle, BorrowedHandle, OwnedHandle};
+use std::sync::Arc;
 use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{FILETIME, WAIT_TIMEOUT};
@@ -111,6 +112,16 @@ impl Child {
         Exit { outcome, cpu_time, peak_rss }
     }
 
+    /// A second view of this child for another task: it learns of the exit (a waiting
+    /// thread on a duplicate of the process handle, which keeps the pid ours) and
+    /// signals only this process.
+    pub fn watch(&self) -> Option<Watch> {
+        if self.done {
+            return None;
+        }
+        Some(Watch { pid: self.pid, process: Arc::new(self.process.try_clone().ok()?) })
+    }
+
     /// Whether the process is still running (our handle keeps its pid ours).
     pub(super) fn alive(&self) -> bool {
         alive(self.handle())
@@ -200,4 +211,48 @@ fn usage(process: BorrowedHandle<'_>) -> (Option<Duration>, Option<u64>) {
 /// A FILETIME duration in 100 ns units.
 fn ticks(t: FILETIME) -> u64 {
     (u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime)
+}
+
+/// See [`Child::watch`].
+#[derive(Debug)]
+pub(crate) struct Watch {
+    pid: u32,
+    process: Arc<OwnedHandle>,
+}
+
+impl Watch {
+    fn handle(&self) -> BorrowedHandle<'_> {
+        // SAFETY: `process` lives as long as `self`.
+        unsafe { BorrowedHandle::borrow_raw(self.process.as_raw_handle()) }
+    }
+
+    /// Waits for the child to exit and returns how (a blocking wait on a thread of
+    /// tokio's blocking pool).
+    pub async fn exited(&self) -> Option<Outcome> {
+        let process = self.process.clone();
+        let code = tokio::task::spawn_blocking(move || {
+            let mut code = 0u32;
+            // SAFETY: our own process handle, kept alive by the Arc for both calls; the
+            // out-pointer is on our stack.
+            unsafe {
+                WaitForSingleObject(process.as_raw_handle(), INFINITE);
+                GetExitCodeProcess(process.as_raw_handle(), &mut code);
+            }
+            code
+        })
+        .await
+        .ok()?;
+        Some(outcome_of(code))
+    }
+
+    /// Sends `sig` to the child only, as [`Child::signal`] does.
+    pub fn signal(&self, sig: Signal) -> io::Result<()> {
+        if !alive(self.handle()) {
+            return Ok(());
+        }
+        match console_event(sig)? {
+            None => terminate(self.handle()),
+            Some(event) => send_console_event(event, self.pid),
+        }
+    }
 }
