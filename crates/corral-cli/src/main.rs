@@ -26,6 +26,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use corral::{
     group::Statistic,
     io::{OutputCap, PtySize, Tee},
+    readiness::Probe,
     runner::ProcessRunner,
     supervise::{RestartPolicy, Supervisor},
     testing::{Recorder, Replayer},
@@ -216,6 +217,22 @@ struct SuperviseArgs {
     /// The cap on the delay.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     max_backoff: Duration,
+    /// How much the delay grows per consecutive failure.
+    #[arg(long, default_value_t = 2.0, value_name = "FACTOR")]
+    backoff_factor: f64,
+    /// A health check: this shell command (sh -c) must exit 0; after --health-retries
+    /// failures in a row PROGRAM is ended (cancel policy) and restarted.
+    #[arg(long, value_name = "CMD")]
+    health_cmd: Option<String>,
+    /// How often the health check runs.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", requires = "health_cmd")]
+    health_interval: Duration,
+    /// How many failed health checks in a row mean unhealthy.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), requires = "health_cmd")]
+    health_retries: u32,
+    /// Print the supervisor's report as one line of JSON on stderr at the end.
+    #[arg(long)]
+    json: bool,
     /// When to restart.
     #[arg(long, value_enum, default_value_t = RestartArg::OnCrash)]
     restart: RestartArg,
@@ -601,19 +618,42 @@ fn supervise(args: SuperviseArgs) -> u8 {
                 RestartArg::Never => RestartPolicy::Never,
             })
             .backoff(args.backoff, args.max_backoff)
+            .backoff_factor(args.backoff_factor)
             .cancel_on(token);
         if let Some(n) = args.max_restarts {
             sup = sup.max_restarts(n);
         }
+        if let Some(check) = &args.health_cmd {
+            let probe = Probe::command(Command::new("sh").args(["-c", check]).stdout(Stdio::Null).stderr(Stdio::Null));
+            sup = sup.health_check(probe, args.health_interval, args.health_retries);
+        }
         match sup.run().await {
             Ok(report) => {
-                out::stderr_line(&format!(
-                    "corral: supervisor stopped ({:?}) after {} restarts",
-                    report.reason, report.restarts
-                ));
-                match report.last {
-                    Some(out) => exit_code(out.outcome, received.load(Ordering::SeqCst)),
-                    None => 128 + received.load(Ordering::SeqCst) as u8,
+                if args.json {
+                    let c = report.causes;
+                    out::stderr_line(
+                        &json!({
+                            "reason": format!("{:?}", report.reason),
+                            "restarts": report.restarts,
+                            "causes": {"crashed": c.crashed, "exited": c.exited, "spawn_failed": c.spawn_failed, "unhealthy": c.unhealthy},
+                            "last": report.last.as_ref().map(summary),
+                            "last_error": report.last_error,
+                        })
+                        .to_string(),
+                    );
+                } else {
+                    out::stderr_line(&format!(
+                        "corral: supervisor stopped ({:?}) after {} restarts",
+                        report.reason, report.restarts
+                    ));
+                }
+                match (report.last, &report.last_error) {
+                    (Some(out), _) => exit_code(out.outcome, received.load(Ordering::SeqCst)),
+                    (None, Some(e)) => {
+                        out::stderr_line(&format!("corral: {e}"));
+                        EXIT_CORRAL_FAILED
+                    }
+                    (None, None) => 128 + received.load(Ordering::SeqCst) as u8,
                 }
             }
             Err(e) => exit_for_error(&e),

@@ -538,3 +538,47 @@ fn output_cap_passes_the_head_and_says_how_much_was_dropped() {
     assert_eq!(big.stdout.len(), 1024);
     assert_eq!(corral().args(["run", "--output-cap", "lots", "--", "true"]).status().unwrap().code(), Some(125));
 }
+
+#[test]
+fn supervise_health_checks_restart_and_the_report_prints_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    // Healthy only while the file "healthy" exists, which it never does.
+    let health = format!("test -e {}/healthy", dir.path().display());
+    let script = format!("echo run >> {}; exec sleep 1000", runs.display());
+    let out = corral()
+        .args(["supervise", "--health-cmd", &health, "--health-interval", "50ms", "--health-retries", "2"])
+        .args([
+            "--max-restarts",
+            "1",
+            "--backoff",
+            "1ms",
+            "--backoff-factor",
+            "1.5",
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(err.lines().last().unwrap()).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(report["reason"], "RestartsExhausted", "{report}");
+    assert_eq!(report["causes"]["unhealthy"], 1, "{report}");
+    assert_eq!(report["restarts"], 1, "{report}");
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2, "one run and one restart");
+    // A program that is missing is a failed attempt, counted, not the end.
+    let out = corral()
+        .args(["supervise", "--max-restarts", "2", "--backoff", "1ms", "--json", "--", "/nonexistent/tool"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_str(err.lines().find(|l| l.starts_with('{')).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(report["causes"]["spawn_failed"], 2, "{report}");
+    assert!(report["last_error"].as_str().unwrap().contains("/nonexistent/tool"), "{report}");
+}

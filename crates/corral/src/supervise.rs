@@ -9,9 +9,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::command::Command;
-use crate::error::Result;
-use crate::outcome::Outcome;
+use crate::error::{ErrorKind, Result};
+use crate::readiness::Probe;
 use crate::run::Output;
+
+/// Called before each restart ([`Supervisor::on_restart`]).
+pub type RestartHook = Arc<dyn Fn(&Restart) + Send + Sync>;
 
 /// Decides, from a run's result, that supervision should stop.
 pub type StopPredicate = Arc<dyn Fn(&Output) -> bool + Send + Sync>;
@@ -41,24 +44,90 @@ pub enum StopReason {
     Cancelled,
 }
 
+/// Why a run was followed by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RestartCause {
+    /// It crashed: a non-zero exit, a signal, a timeout, an OOM kill.
+    Crashed,
+    /// It exited cleanly and the policy is [`RestartPolicy::Always`].
+    Exited,
+    /// It could not be started at all (not found, not executable, the OS refused).
+    SpawnFailed,
+    /// Its health check failed too many times in a row and it was ended.
+    Unhealthy,
+}
+
+/// How many restarts each cause led to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestartCounts {
+    /// After crashes.
+    pub crashed: u32,
+    /// After clean exits ([`RestartPolicy::Always`]).
+    pub exited: u32,
+    /// After failures to start.
+    pub spawn_failed: u32,
+    /// After failed health checks.
+    pub unhealthy: u32,
+}
+
+impl RestartCounts {
+    fn add(&mut self, cause: RestartCause) {
+        match cause {
+            RestartCause::Crashed => self.crashed += 1,
+            RestartCause::Exited => self.exited += 1,
+            RestartCause::SpawnFailed => self.spawn_failed += 1,
+            RestartCause::Unhealthy => self.unhealthy += 1,
+        }
+    }
+}
+
+/// What the supervisor is about to do, for [`Supervisor::on_restart`].
+#[derive(Debug, Clone)]
+pub struct Restart {
+    /// The restart's number (1 for the first).
+    pub number: u32,
+    /// Why.
+    pub cause: RestartCause,
+    /// How long it waits first.
+    pub delay: Duration,
+    /// The error of a run that could not start.
+    pub error: Option<String>,
+}
+
 /// What a supervisor did.
 #[derive(Debug, Clone)]
 pub struct SupervisorReport {
     /// Why it stopped.
     pub reason: StopReason,
-    /// The last run's result (none if cancelled before the first run ended).
+    /// The last run's result (none if cancelled before the first run ended, or when
+    /// the last attempt could not start: see `last_error`).
     pub last: Option<Output>,
+    /// The error of the last attempt, when it could not start.
+    pub last_error: Option<String>,
     /// How many times the command was restarted (runs minus one).
     pub restarts: u32,
+    /// The restarts by cause.
+    pub causes: RestartCounts,
+}
+
+/// A health check: a probe, how often, and how many failures in a row mean unhealthy.
+#[derive(Debug, Clone)]
+struct Health {
+    probe: Probe,
+    interval: Duration,
+    failures: u32,
 }
 
 /// Keeps a command running across crashes: restart policy, capped exponential backoff
-/// with jitter, a pause during failure storms, a stop predicate, cancellation. Every
-/// run is a verb run in its own container, so each run's whole tree is gone before
-/// the next one starts.
+/// (base, factor, cap, jitter), a pause during failure storms, health checks, a stop
+/// predicate, cancellation. A run that cannot start (its program missing, say) is a
+/// failed attempt like a crash, not the end. Every run is a verb run in its own
+/// container, so each run's whole tree is gone before the next one starts.
 ///
 /// ```no_run
 /// # async fn demo() -> corral::Result<()> {
+/// use corral::readiness::Probe;
 /// use corral::supervise::{RestartPolicy, Supervisor};
 /// use corral::Command;
 /// use std::time::Duration;
@@ -66,9 +135,11 @@ pub struct SupervisorReport {
 ///     .restart(RestartPolicy::OnCrash)
 ///     .max_restarts(10)
 ///     .backoff(Duration::from_millis(100), Duration::from_secs(10))
+///     .backoff_factor(3.0)
+///     .health_check(Probe::http("http://127.0.0.1:8080/health")?, Duration::from_secs(5), 3)
 ///     .run()
 ///     .await?;
-/// println!("stopped: {:?} after {} restarts", report.reason, report.restarts);
+/// println!("stopped: {:?} after {} restarts ({:?})", report.reason, report.restarts, report.causes);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -78,8 +149,12 @@ pub struct Supervisor {
     max_restarts: Option<u32>,
     backoff: Duration,
     max_backoff: Duration,
+    factor: f64,
+    jitter: f64,
     storm: Option<(u32, Duration, Duration)>,
     stop_when: Option<StopPredicate>,
+    health: Option<Health>,
+    on_restart: Option<RestartHook>,
     token: CancellationToken,
 }
 
@@ -91,14 +166,17 @@ impl fmt::Debug for Supervisor {
             .field("max_restarts", &self.max_restarts)
             .field("backoff", &self.backoff)
             .field("max_backoff", &self.max_backoff)
+            .field("factor", &self.factor)
+            .field("jitter", &self.jitter)
             .field("storm", &self.storm)
+            .field("health", &self.health)
             .finish()
     }
 }
 
 impl Supervisor {
     /// Supervises `cmd` (restart on crash, unlimited restarts, 100 ms backoff doubling up
-    /// to 30 s, a 30 s pause after 5 crashes within 10 s).
+    /// to 30 s with half of it jittered, a 30 s pause after 5 crashes within 10 s).
     pub fn new(cmd: Command) -> Supervisor {
         Supervisor {
             cmd,
@@ -106,8 +184,12 @@ impl Supervisor {
             max_restarts: None,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
+            factor: 2.0,
+            jitter: 0.5,
             storm: Some((5, Duration::from_secs(10), Duration::from_secs(30))),
             stop_when: None,
+            health: None,
+            on_restart: None,
             token: CancellationToken::new(),
         }
     }
@@ -124,11 +206,25 @@ impl Supervisor {
         self
     }
 
-    /// The first delay before a restart and its cap; it doubles with each consecutive
-    /// crash and is jittered (between half and all of it).
+    /// The first delay before a restart and its cap; it grows by the
+    /// [`backoff_factor`](Self::backoff_factor) with each consecutive failure and is
+    /// [jittered](Self::jitter).
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff = initial;
         self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// How much the delay grows per consecutive failure (default 2; at least 1).
+    pub fn backoff_factor(mut self, factor: f64) -> Self {
+        self.factor = if factor.is_finite() { factor.max(1.0) } else { 2.0 };
+        self
+    }
+
+    /// The share of each delay that is random (0: none, 1: anywhere from zero to the
+    /// full delay; default 0.5, between half and all of it).
+    pub fn jitter(mut self, share: f64) -> Self {
+        self.jitter = if share.is_finite() { share.clamp(0.0, 1.0) } else { 0.5 };
         self
     }
 
@@ -136,6 +232,20 @@ impl Supervisor {
     /// restart instead of hammering. `None` turns it off.
     pub fn storm_pause(mut self, storm: Option<(u32, Duration, Duration)>) -> Self {
         self.storm = storm;
+        self
+    }
+
+    /// Checks the running process with `probe` every `interval` (the first check one
+    /// interval after the start); after `failures` failed checks in a row the process
+    /// is ended by its cancel policy and restarted (cause [`RestartCause::Unhealthy`]).
+    pub fn health_check(mut self, probe: Probe, interval: Duration, failures: u32) -> Self {
+        self.health = Some(Health { probe, interval, failures: failures.max(1) });
+        self
+    }
+
+    /// Calls `f` before each restart, with its number, cause and delay.
+    pub fn on_restart(mut self, f: impl Fn(&Restart) + Send + Sync + 'static) -> Self {
+        self.on_restart = Some(Arc::new(f));
         self
     }
 
@@ -151,41 +261,108 @@ impl Supervisor {
         self
     }
 
+    /// One run, under the health check if there is one: the output, or the error of
+    /// a run that could not start; `true` when the health check ended it.
+    async fn attempt(&self) -> (Result<Output>, bool) {
+        let run_token = self.token.child_token();
+        let cmd = self.cmd.clone().cancel_on(run_token.clone());
+        let Some(health) = &self.health else { return (cmd.output().await, false) };
+        let checks = async {
+            let mut failed = 0;
+            loop {
+                tokio::time::sleep(health.interval).await;
+                match health.probe.check().await {
+                    Ok(()) => failed = 0,
+                    Err(seen) => {
+                        failed += 1;
+                        tracing::debug!(program = %self.cmd.display_name(), failed, probe = %health.probe, seen = %seen, "health check failed");
+                        if failed >= health.failures {
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        tokio::pin!(checks);
+        let run = cmd.output();
+        tokio::pin!(run);
+        tokio::select! {
+            r = &mut run => (r, false),
+            _ = &mut checks => {
+                tracing::warn!(program = %self.cmd.display_name(), probe = %health.probe, "unhealthy; ending it");
+                run_token.cancel();
+                (run.await, true)
+            }
+        }
+    }
+
+    /// The delay before the next attempt after `consecutive` failures in a row.
+    fn delay(&self, consecutive: u32) -> Duration {
+        let exp = self.backoff.mul_f64(self.factor.powi(consecutive.saturating_sub(1).min(64) as i32).min(1e9));
+        let capped = exp.min(self.max_backoff);
+        capped.mul_f64(1.0 - self.jitter) + capped.mul_f64(self.jitter * fastrand::f64())
+    }
+
     /// Runs until the policy, the predicate, the restart budget or cancellation stops it.
-    /// A command that cannot be started at all (not found, bad input) is an error, not restarted.
+    /// A run that cannot start (not found, not executable, refused by the OS) is a
+    /// failed attempt, restarted like a crash; only a command that can never run
+    /// (malformed input, an unsupported setting, no runtime) is an error.
     pub async fn run(self) -> Result<SupervisorReport> {
-        let cmd = self.cmd.clone().cancel_on(self.token.clone());
-        let name = cmd.display_name();
+        let name = self.cmd.display_name();
         let mut restarts = 0u32;
-        let mut consecutive_crashes = 0u32;
+        let mut causes = RestartCounts::default();
+        let mut consecutive = 0u32;
         let mut recent: VecDeque<Instant> = VecDeque::new();
+        let report = |reason, last: Option<Output>, last_error: Option<String>, restarts, causes| {
+            Ok(SupervisorReport { reason, last, last_error, restarts, causes })
+        };
         loop {
-            let out = cmd.output().await?;
-            if out.outcome == Outcome::Cancelled || self.token.is_cancelled() {
-                return Ok(SupervisorReport { reason: StopReason::Cancelled, last: Some(out), restarts });
-            }
-            let crashed = !out.success();
-            if self.stop_when.as_ref().is_some_and(|p| p(&out)) {
-                return Ok(SupervisorReport { reason: StopReason::Predicate, last: Some(out), restarts });
-            }
+            let (result, unhealthy) = self.attempt().await;
+            let (out, error, cause) = match result {
+                Ok(out) => {
+                    if self.token.is_cancelled() {
+                        return report(StopReason::Cancelled, Some(out), None, restarts, causes);
+                    }
+                    if self.stop_when.as_ref().is_some_and(|p| p(&out)) {
+                        return report(StopReason::Predicate, Some(out), None, restarts, causes);
+                    }
+                    let cause = if unhealthy {
+                        RestartCause::Unhealthy
+                    } else if out.success() {
+                        RestartCause::Exited
+                    } else {
+                        RestartCause::Crashed
+                    };
+                    (Some(out), None, cause)
+                }
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::Unsupported | ErrorKind::NoRuntime) =>
+                {
+                    return Err(e)
+                }
+                Err(e) if e.kind() == ErrorKind::Cancelled || self.token.is_cancelled() => {
+                    return report(StopReason::Cancelled, None, None, restarts, causes);
+                }
+                Err(e) => {
+                    tracing::warn!(program = %name, error = %e, "could not start");
+                    (None, Some(e.to_string()), RestartCause::SpawnFailed)
+                }
+            };
             let again = match self.policy {
-                RestartPolicy::OnCrash => crashed,
+                RestartPolicy::OnCrash => cause != RestartCause::Exited,
                 RestartPolicy::Always => true,
                 RestartPolicy::Never => false,
             };
             if !again {
-                return Ok(SupervisorReport { reason: StopReason::PolicySatisfied, last: Some(out), restarts });
+                return report(StopReason::PolicySatisfied, out, error, restarts, causes);
             }
             if self.max_restarts.is_some_and(|max| restarts >= max) {
-                return Ok(SupervisorReport { reason: StopReason::RestartsExhausted, last: Some(out), restarts });
+                return report(StopReason::RestartsExhausted, out, error, restarts, causes);
             }
             let mut delay = Duration::ZERO;
-            if crashed {
-                consecutive_crashes += 1;
-                let exp = self.backoff.saturating_mul(1u32 << (consecutive_crashes - 1).min(20));
-                let capped = exp.min(self.max_backoff);
-                // Equal jitter: between half and all of the capped delay.
-                delay = capped / 2 + capped.mul_f64(fastrand::f64() / 2.0);
+            if cause != RestartCause::Exited {
+                consecutive += 1;
+                delay = self.delay(consecutive);
                 let now = Instant::now();
                 recent.push_back(now);
                 if let Some((crashes, window, pause)) = self.storm {
@@ -202,16 +379,20 @@ impl Supervisor {
                     }
                 }
             } else {
-                consecutive_crashes = 0;
+                consecutive = 0;
             }
-            tracing::debug!(program = %name, restart = restarts + 1, outcome = %out.outcome, delay_ms = delay.as_millis() as u64, "restarting");
+            tracing::debug!(program = %name, restart = restarts + 1, cause = ?cause, delay_ms = delay.as_millis() as u64, "restarting");
+            if let Some(f) = &self.on_restart {
+                f(&Restart { number: restarts + 1, cause, delay, error: error.clone() });
+            }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.token.cancelled() => {
-                    return Ok(SupervisorReport { reason: StopReason::Cancelled, last: Some(out), restarts });
+                    return report(StopReason::Cancelled, out, error, restarts, causes);
                 }
             }
             restarts += 1;
+            causes.add(cause);
         }
     }
 }
