@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, TimeoutCause};
 use crate::signal::ParseSignalError;
 
 /// What went wrong, for matching without caring about the details.
@@ -109,12 +109,14 @@ pub enum Error {
         stderr_tail: String,
     },
     /// The timeout expired; the cancel policy was applied to the whole tree.
-    #[error("{program} timed out after {timeout:?}")]
+    #[error("{program} timed out after {timeout:?}{}", if *idle { " without output" } else { "" })]
     TimedOut {
         /// The program as the caller named it.
         program: String,
         /// The timeout that expired.
         timeout: Duration,
+        /// Whether it was the idle timeout (no output for `timeout`).
+        idle: bool,
     },
     /// The run was cancelled by the caller; the cancel policy was applied.
     #[error("{program} was cancelled")]
@@ -268,9 +270,13 @@ impl Error {
 
     /// The error of a run that did not succeed: timed out, cancelled, or failed with
     /// this outcome and standard error.
-    pub(crate) fn from_outcome(program: String, outcome: Outcome, timeout: Option<Duration>, stderr: &[u8]) -> Error {
+    pub(crate) fn from_outcome(program: String, outcome: Outcome, cause: Option<TimeoutCause>, stderr: &[u8]) -> Error {
         match outcome {
-            Outcome::TimedOut => Error::TimedOut { program, timeout: timeout.unwrap_or_default() },
+            Outcome::TimedOut => Error::TimedOut {
+                program,
+                timeout: cause.map(|c| c.duration()).unwrap_or_default(),
+                idle: matches!(cause, Some(TimeoutCause::NoOutput(_))),
+            },
             Outcome::Cancelled => Error::Cancelled { program },
             outcome => Error::CommandFailed { program, outcome, stderr_tail: Error::stderr_tail(stderr) },
         }

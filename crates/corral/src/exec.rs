@@ -8,10 +8,12 @@
 //! plain SIGKILL, statistics read at the end, and the container released. A verb is a
 //! chain of one.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{child_stdin, Command};
@@ -21,7 +23,7 @@ use crate::io::pump::{Captured, Pump};
 use crate::io::{Pty, StreamKind, Tee};
 use crate::limits::{Statistic, Stats};
 use crate::mechanism::Mechanism;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, TimeoutCause};
 use crate::process::{feed_stdin, Profile, RunningProcess};
 use crate::settings::Settings;
 use crate::stdio::{Stdin, Stdio};
@@ -46,6 +48,8 @@ pub(crate) struct Ran {
     pub stdout: Vec<u8>,
     /// The bytes of that output dropped at the output cap.
     pub stdout_dropped: u64,
+    /// Which timeout ended the chain, when one did.
+    pub timeout_cause: Option<TimeoutCause>,
     /// [`Outcome::TimedOut`] or [`Outcome::Cancelled`] when the chain was ended early.
     pub chain: Option<Outcome>,
     /// From the first spawn to the end of the whole tree.
@@ -57,7 +61,7 @@ pub(crate) struct Ran {
 
 enum Ended {
     Exited(Result<Vec<Outcome>>),
-    TimedOut,
+    TimedOut(TimeoutCause),
     Cancelled,
 }
 
@@ -122,6 +126,8 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
     // Cancelled once the whole tree is gone: the readers then take what is left in the
     // pipes and stop, even if an escaped process (outside the container) still holds them.
     let tree_gone = CancellationToken::new();
+    // Output read from any stream, for the idle timeout.
+    let activity = settings.idle_timeout.map(|_| Arc::new(Notify::new()));
 
     let control = async {
         let _gone = tree_gone.clone().drop_guard();
@@ -129,18 +135,24 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         let ended = tokio::select! {
             biased;
             r = all_exited => Ended::Exited(r.into_iter().collect()),
-            _ = sleep_opt(settings.timeout) => Ended::TimedOut,
+            _ = sleep_opt(settings.timeout) => Ended::TimedOut(TimeoutCause::Deadline(settings.timeout.unwrap_or_default())),
+            _ = idle(activity.as_deref(), settings.idle_timeout) => {
+                Ended::TimedOut(TimeoutCause::NoOutput(settings.idle_timeout.unwrap_or_default()))
+            }
             _ = cancelled_opt(settings.cancel_token.as_ref()) => Ended::Cancelled,
         };
+        let mut timeout_cause = None;
         let (outcomes, chain) = match ended {
             Ended::Exited(r) => (r?, None),
             early => {
-                let chain = if matches!(early, Ended::TimedOut) {
+                let chain = if let Ended::TimedOut(cause) = early {
                     tracing::warn!(
                         program = %names, pid = pids[0], mechanism = %group.mechanism(),
-                        timeout_ms = settings.timeout.unwrap_or_default().as_millis() as u64,
+                        timeout_ms = cause.duration().as_millis() as u64,
+                        idle = matches!(cause, TimeoutCause::NoOutput(_)),
                         "timed out; applying the cancel policy"
                     );
+                    timeout_cause = Some(cause);
                     Outcome::TimedOut
                 } else {
                     tracing::debug!(program = %names, pid = pids[0], mechanism = %group.mechanism(), "cancelled; applying the cancel policy");
@@ -156,7 +168,7 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         // on a timeout or cancellation).
         group.kill_rest_and_wait().await?;
         let profiles: Vec<Profile> = processes.iter().filter_map(|p| p.profile()).collect();
-        Ok::<_, Error>((outcomes, chain, profiles))
+        Ok::<_, Error>((outcomes, chain, profiles, timeout_cause))
     };
     let read_stdout = async {
         match tail_pty {
@@ -167,14 +179,18 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
                     opts.tee_stdout = Some(Tee::new(tokio::io::stdout()));
                 }
                 let capture = last.stdout == Stdio::Capture;
-                Pump::new(StreamKind::Stdout, capture, &opts, None).run(pty, Some(tree_gone.clone())).await
+                Pump::new(StreamKind::Stdout, capture, &opts, None)
+                    .with_activity(activity.clone())
+                    .run(pty, Some(tree_gone.clone()))
+                    .await
             }
-            None => read_pipe(tail_stdout, StreamKind::Stdout, last, &tree_gone).await,
+            None => read_pipe(tail_stdout, StreamKind::Stdout, last, &tree_gone, &activity).await,
         }
     };
     let relay_all = join_all(relays.into_iter().map(|(pty, w)| relay(pty, w, &tree_gone)));
-    let read_stderrs =
-        join_all(stderrs.into_iter().zip(stages).map(|(e, cmd)| read_pipe(e, StreamKind::Stderr, cmd, &tree_gone)));
+    let read_stderrs = join_all(
+        stderrs.into_iter().zip(stages).map(|(e, cmd)| read_pipe(e, StreamKind::Stderr, cmd, &tree_gone, &activity)),
+    );
     let feed = async {
         if let Some(pipe) = head_pipe {
             tokio::select! {
@@ -184,7 +200,7 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         }
     };
     let (_, stdout, stderrs, relayed, ended) = tokio::join!(feed, read_stdout, read_stderrs, relay_all, control);
-    let (outcomes, chain, profiles) = ended?;
+    let (outcomes, chain, profiles, timeout_cause) = ended?;
     let duration = started.elapsed();
     let stats =
         if settings.collect_stats { Some(with_reaped(group.stats()?, &profiles, group.mechanism())) } else { None };
@@ -208,7 +224,16 @@ pub(crate) async fn execute(stages: &[&Command], settings: &Settings, stdin: Opt
         let stderr = stderr.map_err(|e| Error::io("reading standard error", e))?;
         runs.push(StageRun { pid, outcome, stderr: stderr.bytes, stderr_dropped: stderr.dropped });
     }
-    Ok(Ran { stages: runs, stdout: stdout.bytes, stdout_dropped: stdout.dropped, chain, duration, mechanism, stats })
+    Ok(Ran {
+        stages: runs,
+        stdout: stdout.bytes,
+        stdout_dropped: stdout.dropped,
+        timeout_cause,
+        chain,
+        duration,
+        mechanism,
+        stats,
+    })
 }
 
 /// A run's statistics, completed from what its stages' exits reported (their rusage,
@@ -267,11 +292,24 @@ async fn read_pipe<R: AsyncRead + PipeSource + Unpin>(
     kind: StreamKind,
     cmd: &Command,
     tree_gone: &CancellationToken,
+    activity: &Option<Arc<Notify>>,
 ) -> std::io::Result<Captured> {
     match pipe {
-        Some(p) => Pump::new(kind, true, &cmd.lines, None).run(p, Some(tree_gone.clone())).await,
+        Some(p) => {
+            Pump::new(kind, true, &cmd.lines, None)
+                .with_activity(activity.clone())
+                .run(p, Some(tree_gone.clone()))
+                .await
+        }
         None => Ok(Captured::default()),
     }
+}
+
+/// Returns once no output has been read for `limit` (never without a limit).
+async fn idle(activity: Option<&Notify>, limit: Option<Duration>) {
+    let (Some(activity), Some(limit)) = (activity, limit) else { return std::future::pending().await };
+    // Each piece of output restarts the wait.
+    while tokio::time::timeout(limit, activity.notified()).await.is_ok() {}
 }
 
 pub(crate) async fn sleep_opt(d: Option<Duration>) {

@@ -114,7 +114,7 @@ pub use encoding_rs;
 pub use error::{Error, ErrorKind, Result, STDERR_TAIL_BYTES};
 pub use group::{Group, GroupBuilder, ShutdownReport, WeakGroup};
 pub use mechanism::Mechanism;
-pub use outcome::Outcome;
+pub use outcome::{Outcome, TimeoutCause};
 pub use process::RunningProcess;
 pub use resources::{IoPriority, Rlimit, UNLIMITED};
 pub use run::{Output, TextOutput};

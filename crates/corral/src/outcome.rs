@@ -69,3 +69,30 @@ impl fmt::Display for Outcome {
         }
     }
 }
+
+/// Which timeout ended a run ([`Output::timeout_cause`](crate::Output::timeout_cause)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeoutCause {
+    /// The run's own time limit ([`Command::timeout`](crate::Command::timeout)) passed.
+    Deadline(std::time::Duration),
+    /// No output came for this long ([`Command::idle_timeout`](crate::Command::idle_timeout)).
+    NoOutput(std::time::Duration),
+}
+
+impl TimeoutCause {
+    /// The duration that ran out.
+    pub fn duration(&self) -> std::time::Duration {
+        match self {
+            TimeoutCause::Deadline(d) | TimeoutCause::NoOutput(d) => *d,
+        }
+    }
+}
+
+impl fmt::Display for TimeoutCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeoutCause::Deadline(d) => write!(f, "after {d:?}"),
+            TimeoutCause::NoOutput(d) => write!(f, "after {d:?} without output"),
+        }
+    }
+}

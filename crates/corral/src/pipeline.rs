@@ -63,6 +63,8 @@ pub struct StageOutput {
 pub struct PipeOutput {
     /// The last stage's standard output.
     pub stdout: Vec<u8>,
+    /// Which timeout ended the chain, when one did.
+    pub timeout_cause: Option<crate::outcome::TimeoutCause>,
     /// The bytes of the last stage's standard output dropped at its output cap.
     pub stdout_dropped: u64,
     /// The standard error of the first failing stage (the last stage's when none failed).
@@ -146,6 +148,7 @@ impl Pipe {
         let blamed = &outputs[failed_stage.unwrap_or(n - 1)];
         Ok(PipeOutput {
             stdout: ran.stdout,
+            timeout_cause: ran.timeout_cause,
             stdout_dropped: ran.stdout_dropped,
             stderr: blamed.stderr.clone(),
             outcome: ran.chain.unwrap_or(blamed.outcome),
@@ -190,6 +193,6 @@ impl Pipe {
     }
 
     fn failure(&self, out: &PipeOutput) -> Error {
-        Error::from_outcome(out.program.clone(), out.outcome, self.settings.timeout, &out.stderr)
+        Error::from_outcome(out.program.clone(), out.outcome, out.timeout_cause, &out.stderr)
     }
 }

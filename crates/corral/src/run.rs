@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::exec::decode;
 use crate::limits::Stats;
 use crate::mechanism::Mechanism;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, TimeoutCause};
 use crate::signal::Signal;
 
 /// Everything about a finished run. A non-zero exit is data here, not an error.
@@ -33,6 +33,9 @@ pub struct Output {
     /// was killed, and by which signal. Equal to `outcome` for a run that ended by
     /// itself; `None` in an output a fake built without saying.
     pub exit_status: Option<Outcome>,
+    /// Which timeout ended it, when one did: its own deadline, or no output for the
+    /// idle timeout.
+    pub timeout_cause: Option<TimeoutCause>,
     /// From spawn to the end of the whole tree.
     pub duration: Duration,
     /// The mechanism that contained it.
@@ -67,6 +70,7 @@ impl Output {
                 Outcome::TimedOut | Outcome::Cancelled => None,
                 o => Some(o),
             },
+            timeout_cause: None,
             duration: Duration::ZERO,
             mechanism: Mechanism::DEFAULT_WITHOUT_CGROUP,
             pid: 0,
@@ -230,6 +234,7 @@ impl Command {
             stderr_dropped: stage.stderr_dropped,
             outcome: ran.chain.unwrap_or(stage.outcome),
             exit_status: Some(stage.outcome),
+            timeout_cause: ran.timeout_cause,
             duration: ran.duration,
             mechanism: ran.mechanism,
             pid: stage.pid,
@@ -291,7 +296,7 @@ impl Command {
     }
 
     fn failure(&self, out: &Output) -> Error {
-        Error::from_outcome(self.program_lossy(), out.outcome, self.settings.timeout, &out.stderr)
+        Error::from_outcome(self.program_lossy(), out.outcome, out.timeout_cause, &out.stderr)
     }
 
     /// Runs `attempt` under the retry policy (once without one).

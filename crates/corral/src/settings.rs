@@ -80,6 +80,8 @@ impl Default for ShutdownPolicy {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub timeout: Option<Duration>,
+    /// No output (stdout or stderr, any stage) for this long ends the run as timed out.
+    pub idle_timeout: Option<Duration>,
     pub cancel: ShutdownPolicy,
     pub cancel_token: Option<CancellationToken>,
     pub mechanism: Option<Mechanism>,
@@ -96,6 +98,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             timeout: None,
+            idle_timeout: None,
             cancel: ShutdownPolicy::default(),
             cancel_token: None,
             mechanism: None,
@@ -113,6 +116,9 @@ impl Settings {
         if self.timeout == Some(Duration::ZERO) {
             return Err(Error::InvalidInput("a zero timeout".into()));
         }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return Err(Error::InvalidInput("a zero idle timeout".into()));
+        }
         self.cancel.validate()?;
         self.limits.validate()
     }
@@ -126,6 +132,16 @@ macro_rules! run_setters {
         /// the outcome is [`Outcome::TimedOut`](crate::Outcome::TimedOut).
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.settings.timeout = Some(timeout);
+            self
+        }
+
+        /// Ends the run as timed out (the cancel policy on the whole tree) when it writes
+        /// nothing to stdout or stderr for this long: a hung build, a stalled download.
+        /// The output's [`timeout_cause`](crate::Output::timeout_cause) says which
+        /// timeout it was. Counts the output corral reads (captured, streamed, teed),
+        /// not streams sent to files or inherited.
+        pub fn idle_timeout(mut self, idle: std::time::Duration) -> Self {
+            self.settings.idle_timeout = Some(idle);
             self
         }
 

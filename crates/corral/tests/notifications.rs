@@ -201,3 +201,37 @@ async fn the_shutdown_report_tells_grace_exits_from_kills() {
         g.close().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_idle_timeout_ends_a_silent_run_and_says_so() {
+    for m in common::mechanisms() {
+        let stalls = Command::new("sh").args(["-c", "echo a; echo b; sleep 1000"]).mechanism(m);
+        let out = stalls.clone().idle_timeout(Duration::from_millis(300)).output().await.unwrap();
+        assert_eq!(out.outcome, Outcome::TimedOut, "{m}");
+        assert_eq!(out.timeout_cause, Some(corral::TimeoutCause::NoOutput(Duration::from_millis(300))), "{m}");
+        assert_eq!(out.stdout, b"a\nb\n");
+        assert_eq!(out.exit_status.and_then(|s| s.signal()), Some(Signal::Term), "{m}");
+        let err = stalls.idle_timeout(Duration::from_millis(300)).run().await.unwrap_err();
+        assert!(matches!(err, corral::Error::TimedOut { idle: true, .. }), "{err}");
+        assert!(err.to_string().contains("without output"), "{err}");
+        // Output that keeps coming keeps it alive past the idle limit (1 s in all, a
+        // line every 100 ms, 500 ms allowed between lines).
+        let chatty = Command::new("sh").args(["-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.1; done"]);
+        let out = chatty.mechanism(m).idle_timeout(Duration::from_millis(500)).output().await.unwrap();
+        assert_eq!((out.outcome, out.timeout_cause), (Outcome::Exited(0), None), "{m}");
+        // A deadline says it was the deadline.
+        let out =
+            Command::new("sleep").arg("1000").mechanism(m).timeout(Duration::from_millis(100)).output().await.unwrap();
+        assert_eq!(out.timeout_cause, Some(corral::TimeoutCause::Deadline(Duration::from_millis(100))));
+        // Pipelines too: silence anywhere in the chain.
+        let out = corral::pipeline::Pipe::new([Command::new("sleep").arg("1000"), Command::new("cat")])
+            .mechanism(m)
+            .idle_timeout(Duration::from_millis(200))
+            .output()
+            .await
+            .unwrap();
+        assert_eq!((out.outcome, out.timeout_cause.is_some()), (Outcome::TimedOut, true), "{m}");
+    }
+    let err = Command::new("true").idle_timeout(Duration::ZERO).output().await.unwrap_err();
+    assert_eq!(err.kind(), corral::ErrorKind::InvalidInput);
+}

@@ -5,6 +5,7 @@ use std::io;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::lines::LineSplitter;
@@ -88,6 +89,8 @@ pub(crate) struct Pump {
     splitter: Option<LineSplitter>,
     callback: Option<LineCallback>,
     channel: Option<Channel>,
+    /// Told of each piece of output read (the idle timeout listens).
+    activity: Option<Arc<Notify>>,
 }
 
 impl Pump {
@@ -100,7 +103,13 @@ impl Pump {
         };
         let splitter = (callback.is_some() || channel.is_some())
             .then(|| LineSplitter::new(opts.max_line_len.unwrap_or(DEFAULT_MAX_LINE_LEN), opts.encoding));
-        Pump { kind, capture, cap: opts.cap, passed: 0, tee, splitter, callback, channel }
+        Pump { kind, capture, cap: opts.cap, passed: 0, tee, splitter, callback, channel, activity: None }
+    }
+
+    /// Tells `activity` of each piece of output read.
+    pub fn with_activity(mut self, activity: Option<Arc<Notify>>) -> Pump {
+        self.activity = activity;
+        self
     }
 
     /// Reads `pipe` to its end (or, once `tree_gone` fires, takes what is left in it)
@@ -127,7 +136,14 @@ impl Pump {
                     biased;
                     _ = tree_gone.cancelled(), if DRAIN_WHEN_TREE_GONE => break,
                     // read_buf is cancel-safe: nothing is lost when the other branch wins.
-                    n = pipe.read_buf(buf) => if n? == 0 { return Ok(captured.finish()) },
+                    n = pipe.read_buf(buf) => {
+                        if n? == 0 {
+                            return Ok(captured.finish());
+                        }
+                        if let Some(a) = &self.activity {
+                            a.notify_one();
+                        }
+                    }
                 }
             } else {
                 let n = tokio::select! {
@@ -161,6 +177,9 @@ impl Pump {
     }
 
     async fn dispatch(&mut self, bytes: &[u8], captured: &mut Capture) {
+        if let Some(a) = &self.activity {
+            a.notify_one();
+        }
         captured.push(bytes);
         // A head cap cuts the stream for the tee and the line consumers too.
         let pass = match self.cap {
