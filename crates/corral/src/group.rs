@@ -231,10 +231,17 @@ impl Group {
             let (program, pid, policy, started) =
                 (process.program().to_owned(), process.pid(), cmd.settings.cancel, Instant::now());
             tokio::spawn(async move {
+                let token = token.unwrap_or_default();
+                let deadline = async {
+                    match timeout {
+                        Some(t) => tokio::time::sleep(t).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let reason = tokio::select! {
                     _ = watch.exited() => return,
-                    _ = crate::exec::sleep_opt(timeout) => Outcome::TimedOut,
-                    _ = crate::exec::cancelled_opt(token.as_ref()) => Outcome::Cancelled,
+                    _ = deadline => Outcome::TimedOut,
+                    _ = token.cancelled() => Outcome::Cancelled,
                 };
                 let _ = ended_by.set(reason);
                 let kind = if reason == Outcome::TimedOut { EventKind::TimedOut } else { EventKind::Cancelled };
