@@ -419,6 +419,29 @@ impl Command {
         self
     }
 
+    /// Counts in `beats` the lines of stdout or stderr that match `predicate`, keeping
+    /// the line callbacks already set (the supervisor's heartbeat check).
+    pub(crate) fn with_line_hook(
+        mut self,
+        predicate: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+        beats: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        let chain = |inner: Option<LineCallback>| -> LineCallback {
+            let (predicate, beats) = (predicate.clone(), beats.clone());
+            Arc::new(move |line: &str| {
+                if predicate(line) {
+                    beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if let Some(f) = &inner {
+                    f(line);
+                }
+            })
+        };
+        self.lines.on_stdout = Some(chain(self.lines.on_stdout.take()));
+        self.lines.on_stderr = Some(chain(self.lines.on_stderr.take()));
+        self
+    }
+
     /// Calls `f` with each line of standard error, as it arrives.
     pub fn on_stderr_line(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.lines.on_stderr = Some(Arc::new(f) as LineCallback);

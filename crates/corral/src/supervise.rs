@@ -111,12 +111,32 @@ pub struct SupervisorReport {
     pub causes: RestartCounts,
 }
 
-/// A health check: a probe, how often, and how many failures in a row mean unhealthy.
+/// A health check: what is checked, how often, and how many failures in a row mean
+/// unhealthy.
 #[derive(Debug, Clone)]
 struct Health {
-    probe: Probe,
+    check: Check,
     interval: Duration,
     failures: u32,
+}
+
+/// What a health check looks at.
+#[derive(Clone)]
+enum Check {
+    /// A probe from outside.
+    Probe(Probe),
+    /// A line of the process's own output matching the predicate since the last check
+    /// (a heartbeat).
+    Line(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl fmt::Debug for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Check::Probe(p) => write!(f, "{p}"),
+            Check::Line(_) => f.write_str("a heartbeat line"),
+        }
+    }
 }
 
 /// Keeps a command running across crashes: restart policy, capped exponential backoff
@@ -239,7 +259,32 @@ impl Supervisor {
     /// interval after the start); after `failures` failed checks in a row the process
     /// is ended by its cancel policy and restarted (cause [`RestartCause::Unhealthy`]).
     pub fn health_check(mut self, probe: Probe, interval: Duration, failures: u32) -> Self {
-        self.health = Some(Health { probe, interval, failures: failures.max(1) });
+        self.health = Some(Health { check: Check::Probe(probe), interval, failures: failures.max(1) });
+        self
+    }
+
+    /// A heartbeat health check: every `interval` at least one line of the process's
+    /// stdout or stderr must have matched `predicate` since the last check; after
+    /// `failures` silent intervals in a row it is ended and restarted
+    /// ([`RestartCause::Unhealthy`]). The command's own line callbacks still run.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> corral::Result<()> {
+    /// use corral::supervise::Supervisor;
+    /// use std::time::Duration;
+    /// let report = Supervisor::new(corral::Command::new("my-worker"))
+    ///     .health_line(|l| l.contains("heartbeat"), Duration::from_secs(30), 2)
+    ///     .run()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn health_line(
+        mut self,
+        predicate: impl Fn(&str) -> bool + Send + Sync + 'static,
+        interval: Duration,
+        failures: u32,
+    ) -> Self {
+        self.health = Some(Health { check: Check::Line(Arc::new(predicate)), interval, failures: failures.max(1) });
         self
     }
 
@@ -265,17 +310,35 @@ impl Supervisor {
     /// a run that could not start; `true` when the health check ended it.
     async fn attempt(&self) -> (Result<Output>, bool) {
         let run_token = self.token.child_token();
-        let cmd = self.cmd.clone().cancel_on(run_token.clone());
+        let mut cmd = self.cmd.clone().cancel_on(run_token.clone());
         let Some(health) = &self.health else { return (cmd.output().await, false) };
+        let beats = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        if let Check::Line(predicate) = &health.check {
+            cmd = cmd.with_line_hook(predicate.clone(), beats.clone());
+        }
         let checks = async {
             let mut failed = 0;
+            let mut seen_beats = 0;
             loop {
                 tokio::time::sleep(health.interval).await;
-                match health.probe.check().await {
+                let result = match &health.check {
+                    Check::Probe(probe) => probe.check().await,
+                    Check::Line(_) => {
+                        let now = beats.load(std::sync::atomic::Ordering::Relaxed);
+                        let beat = now > seen_beats;
+                        seen_beats = now;
+                        if beat {
+                            Ok(())
+                        } else {
+                            Err(format!("no matching line for {:?}", health.interval))
+                        }
+                    }
+                };
+                match result {
                     Ok(()) => failed = 0,
                     Err(seen) => {
                         failed += 1;
-                        tracing::debug!(program = %self.cmd.display_name(), failed, probe = %health.probe, seen = %seen, "health check failed");
+                        tracing::debug!(program = %self.cmd.display_name(), failed, check = ?health.check, seen = %seen, "health check failed");
                         if failed >= health.failures {
                             return;
                         }
@@ -289,7 +352,7 @@ impl Supervisor {
         tokio::select! {
             r = &mut run => (r, false),
             _ = &mut checks => {
-                tracing::warn!(program = %self.cmd.display_name(), probe = %health.probe, "unhealthy; ending it");
+                tracing::warn!(program = %self.cmd.display_name(), check = ?health.check, "unhealthy; ending it");
                 run_token.cancel();
                 (run.await, true)
             }

@@ -180,3 +180,24 @@ async fn readiness_probes_http_unix_socket_path_and_custom_with_clear_errors() {
     healthy.wait_until(&Probe::command(Command::new("true")), Duration::from_secs(5)).await.unwrap();
     g.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_heartbeat_line_that_stops_restarts_the_process() {
+    let beats_then_hangs = Command::new("sh").args(["-c", "echo beat; echo beat; exec sleep 1000"]);
+    let report = Supervisor::new(beats_then_hangs)
+        .health_line(|l| l == "beat", Duration::from_millis(150), 2)
+        .max_restarts(1)
+        .backoff(Duration::from_millis(1), Duration::from_millis(1))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((report.reason, report.causes.unhealthy), (StopReason::RestartsExhausted, 1));
+    let last = report.last.unwrap();
+    assert_eq!(last.outcome, Outcome::Cancelled);
+    assert_eq!(last.stdout, b"beat\nbeat\n", "the output is still captured");
+    // Beating all along, it is left alone until it exits by itself.
+    let steady = Command::new("sh").args(["-c", "for i in 1 2 3 4 5 6 7 8; do echo beat; sleep 0.05; done"]);
+    let report =
+        Supervisor::new(steady).health_line(|l| l == "beat", Duration::from_millis(300), 2).run().await.unwrap();
+    assert_eq!((report.reason, report.restarts), (StopReason::PolicySatisfied, 0));
+}
