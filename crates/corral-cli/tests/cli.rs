@@ -582,3 +582,37 @@ fn supervise_health_checks_restart_and_the_report_prints_as_json() {
     assert_eq!(report["causes"]["spawn_failed"], 2, "{report}");
     assert!(report["last_error"].as_str().unwrap().contains("/nonexistent/tool"), "{report}");
 }
+
+#[test]
+fn the_next_owner_sweeps_a_dead_owners_cgroup_and_kills_what_is_in_it() {
+    if !require("cgroup-v2") {
+        return;
+    }
+    let base = std::path::PathBuf::from(doctor()["cgroup_base"].as_str().unwrap());
+    // A pid that is nobody now: a child that has exited and been reaped.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let dirs: Vec<_> = (0..3).map(|n| base.join(format!("corral-{dead}-{}", 900 + n))).collect();
+    let mut orphans = Vec::new();
+    for dir in &dirs {
+        std::fs::create_dir(dir).unwrap();
+        let mut orphan = Command::new("sh")
+            .args(["-c", "echo $$ > \"$1/cgroup.procs\" && echo ready && exec sleep 1000", "sh"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(orphan.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        orphans.push(orphan);
+    }
+    let st = corral().args(["run", "--", "true"]).status().unwrap();
+    assert_eq!(st.code(), Some(0));
+    for (dir, mut orphan) in dirs.iter().zip(orphans) {
+        let status = orphan.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{}", dir.display());
+        assert!(!dir.exists(), "{} is still there after corral exited", dir.display());
+    }
+}

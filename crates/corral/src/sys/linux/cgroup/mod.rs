@@ -12,7 +12,7 @@ mod systemd;
 
 pub(crate) use discover::host;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -521,10 +521,16 @@ fn sweep_stale_once(base: &Path) {
     static SWEPT: OnceLock<()> = OnceLock::new();
     SWEPT.get_or_init(|| {
         let Ok(entries) = fs::read_dir(base) else { return };
+        // One look in /proc per owner, however many directories it has (a busy owner
+        // has dozens).
+        let mut alive: HashMap<u32, bool> = HashMap::new();
+        let mut owner_alive = |o: u32| {
+            *alive.entry(o).or_insert_with(|| o == std::process::id() || Path::new(&format!("/proc/{o}")).exists())
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(owner) = name.to_str().and_then(stale_owner) else { continue };
-            if owner == std::process::id() || Path::new(&format!("/proc/{owner}")).exists() {
+            if owner_alive(owner) {
                 continue;
             }
             if let Ok(mut cg) = Cgroup::open_existing(entry.path()) {
@@ -544,7 +550,7 @@ fn sweep_stale_once(base: &Path) {
         for h in limits::v1_hierarchies() {
             for entry in fs::read_dir(&h.base).into_iter().flatten().flatten() {
                 let owner = entry.file_name().to_str().and_then(stale_owner);
-                if owner.is_some_and(|o| o != std::process::id() && !Path::new(&format!("/proc/{o}")).exists()) {
+                if owner.is_some_and(|o| !owner_alive(o)) {
                     let _ = fs::remove_dir(entry.path());
                 }
             }
