@@ -624,6 +624,18 @@ impl Results {
                 self.teardown_ms(h, big) / floor
             );
         }
+        println!(
+            "\nHow each holds the group and ends it: corral starts every child with `Group::start` and \
+             ends them with `Group::close` (kill, wait until no member is left, remove the directory); \
+             std keeps its `Child`ren, kills each, then waits for each; processkit uses its \
+             `ProcessGroup` (`spawn`, `kill_all`, a wait on each child, drop); process-wrap puts every \
+             child in the first one's process group (`ProcessGroup::attach_to`) and kills that group \
+             (`start_kill` on the leader, whose wait reaps the whole group), but its next run gets a \
+             group of its own, since waiting for a member of a shared group waits for the whole group; \
+             the kernel floor writes each pid to a hand-made cgroup's `cgroup.procs` (beside corral's), \
+             then `1` to `cgroup.kill`, waits for `populated 0` in `cgroup.events` and removes the \
+             directory, and its next spawn is a raw `posix_spawn` + `waitpid`."
+        );
         for h in Holder::ALL {
             if let Some(why) = self.failure(h) {
                 println!("\n{} failed: {why}", h.label());
