@@ -495,6 +495,14 @@ pub fn raise_nofile(want: u64) {
     }
 }
 
+fn ratio(r: f64) -> String {
+    if r.is_finite() {
+        format!("{r:.2}×")
+    } else {
+        "n/a".into()
+    }
+}
+
 // ---------- the parent's side: run the probes, gather, print ----------
 
 /// Every probe's report (or why it failed), by holder.
@@ -532,8 +540,10 @@ fn run_probe(exe: &Path, h: Holder, sizes: &[usize], samples: usize) -> Result<R
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rfind(|l| l.contains("panicked") || !l.trim().is_empty()).unwrap_or("");
-        return Err(format!("{}: {last}", out.status));
+        // The panic's message is the line after "panicked at".
+        let mut lines = err.lines().skip_while(|l| !l.contains("panicked at"));
+        let why = lines.nth(1).or_else(|| err.lines().rfind(|l| !l.trim().is_empty())).unwrap_or("");
+        return Err(format!("{} at {:?}: {why}", out.status, sizes));
     }
     Ok(Report::parse(&String::from_utf8_lossy(&out.stdout)))
 }
@@ -596,7 +606,7 @@ impl Results {
         for h in Holder::ALL {
             let v: Vec<f64> = spawn_sizes.iter().map(|&n| self.spawn_us(h, n)).collect();
             let cells: Vec<String> = v.iter().map(|x| crate::fmt_num(*x)).collect();
-            println!("| {} | {} | {:.2}× |", h.label(), cells.join(" | "), v[v.len() - 1] / v[0]);
+            println!("| {} | {} | {} |", h.label(), cells.join(" | "), ratio(v[v.len() - 1] / v[0]));
         }
         println!("\n### 11b. owner memory per live child (bytes of RSS growth ÷ N, each probe a fresh process)\n");
         head("implementation", &self.sizes, "at the largest");
@@ -616,12 +626,12 @@ impl Results {
             let all = self.teardowns_ms(h, big);
             let (lo, hi) = (all.iter().copied().fold(f64::NAN, f64::min), all.iter().copied().fold(f64::NAN, f64::max));
             println!(
-                "| {} | {} | {} / {}; {:.2}× |",
+                "| {} | {} | {} / {}; {} |",
                 h.label(),
                 v.join(" | "),
                 crate::fmt_num(lo),
                 crate::fmt_num(hi),
-                self.teardown_ms(h, big) / floor
+                ratio(self.teardown_ms(h, big) / floor)
             );
         }
         println!(
