@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use corral::{pipeline::Pipe, Command, Group, Mechanism, Stdio};
 
+pub mod plot;
+pub mod scale;
+
 /// Sizes for a run (full or `--quick`).
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx {
@@ -52,6 +55,40 @@ impl Ctx {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+/// The median of `v` (the mean of the middle two of an even count); NaN when empty.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// A figure with as many decimals as its size deserves.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        "n/a".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The owner's own CPU time so far (user + system, every thread, no children), µs.
+pub fn owner_cpu_us() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 // ---------- 1 and 2: spawn + wait of /bin/true (µs per spawn) ----------
@@ -525,11 +562,21 @@ pub async fn warden_reference(ctx: &Ctx, m: Mechanism) -> f64 {
 
 // ---------- 8: owner memory per managed child (bytes) ----------
 
-fn rss() -> u64 {
+/// The owner's resident memory now (bytes).
+pub fn rss() -> u64 {
+    status_kb("VmRSS:")
+}
+
+/// The owner's peak resident memory so far (bytes).
+pub fn peak_rss() -> u64 {
+    status_kb("VmHWM:")
+}
+
+fn status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .unwrap()
         .trim()
         .trim_end_matches("kB")
@@ -607,4 +654,45 @@ pub async fn memory_process_wrap(ctx: &Ctx) -> f64 {
         k.start_kill().unwrap();
     }
     per
+}
+
+// ---------- 12: the CLI as a whole process (µs from spawn to exit) ----------
+
+/// Runs `program args` to the end with null stdio; µs from spawn to reaped.
+pub fn whole_process(program: &std::path::Path, args: &[&str]) -> f64 {
+    let t = Instant::now();
+    let st = std::process::Command::new(program)
+        .args(args)
+        .stdin(StdStdio::null())
+        .stdout(StdStdio::null())
+        .stderr(StdStdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{} {args:?}: {st}", program.display());
+    micros(t.elapsed())
+}
+
+// ---------- 13 (issue 18): capture with an output cap (GB/s) ----------
+
+/// Captures `head -c bytes /dev/zero` with corral, keeping at most the first `cap`
+/// bytes when given; GB/s over all the bytes the child wrote.
+pub async fn capture_capped_corral(bytes: u64, cap: Option<usize>) -> f64 {
+    let mut cmd = Command::new("head").args(head_args(bytes));
+    if let Some(cap) = cap {
+        cmd = cmd.output_cap(corral::io::OutputCap::head(cap));
+    }
+    let t = Instant::now();
+    let out = cmd.output().await.unwrap();
+    let d = t.elapsed();
+    assert_eq!(out.stdout.len() as u64 + out.stdout_dropped, bytes);
+    assert!(cap.is_none_or(|c| out.stdout.len() <= c));
+    gbps(bytes, d)
+}
+
+/// std's `output()` of `head -c bytes /dev/zero` (GB/s), for contrast.
+pub fn capture_bytes_std(bytes: u64) -> f64 {
+    let t = Instant::now();
+    let out = std::process::Command::new("head").args(head_args(bytes)).output().unwrap();
+    assert_eq!(out.stdout.len() as u64, bytes);
+    gbps(bytes, t.elapsed())
 }
