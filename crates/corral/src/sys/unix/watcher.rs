@@ -370,7 +370,9 @@ fn watcher_main(args: &WatcherArgs) -> ! {
             break; // cannot wait any more: err on the side of no orphans
         }
         for ev in events.iter().take(n as usize) {
-            if ev.filter == libc::EVFILT_PROC as _ {
+            // Widened on both sides: the field's type differs between the BSDs, and `as _`
+            // cannot be inferred once other crates add `PartialEq` impls for integers.
+            if i64::from(ev.filter) == libc::EVFILT_PROC as i64 {
                 break 'watch; // NOTE_EXIT: the owner is gone
             }
             if let Read::End = read_messages(sock, &mut buf, &mut have, table, 0) {
