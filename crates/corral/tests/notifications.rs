@@ -214,10 +214,10 @@ async fn an_idle_timeout_ends_a_silent_run_and_says_so() {
         let err = stalls.idle_timeout(Duration::from_millis(300)).run().await.unwrap_err();
         assert!(matches!(err, corral::Error::TimedOut { idle: true, .. }), "{err}");
         assert!(err.to_string().contains("without output"), "{err}");
-        // Output that keeps coming keeps it alive past the idle limit (1 s in all, a
-        // line every 100 ms, 500 ms allowed between lines).
-        let chatty = Command::new("sh").args(["-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.1; done"]);
-        let out = chatty.mechanism(m).idle_timeout(Duration::from_millis(500)).output().await.unwrap();
+        // Output that keeps coming keeps it alive past the idle limit (3 s in all, a
+        // line every 200 ms, 2 s allowed between lines: room for a loaded machine).
+        let chatty = Command::new("sh").args(["-c", "for i in $(seq 15); do echo $i; sleep 0.2; done"]);
+        let out = chatty.mechanism(m).idle_timeout(Duration::from_secs(2)).output().await.unwrap();
         assert_eq!((out.outcome, out.timeout_cause), (Outcome::Exited(0), None), "{m}");
         // A deadline says it was the deadline.
         let out =
