@@ -332,3 +332,29 @@ fn new_picks_the_strongest_mechanism_and_says_why_when_it_falls_back() {
     assert_eq!(forced.mechanism(), Mechanism::ProcessGroup);
     assert!(forced.cgroup_path().is_none());
 }
+
+/// A group whose directory went through `cgroup.kill` behind corral's back (written by
+/// someone else while the group was empty): Linux 6.18 SIGKILLs a child born into such
+/// a directory with `CLONE_INTO_CGROUP` before it runs. corral sees the child die
+/// unborn and starts it again by joining through `cgroup.procs`: the run succeeds, in
+/// the group.
+#[tokio::test]
+async fn a_group_killed_behind_our_back_while_empty_still_starts_children() {
+    if !feature::require("cgroup-v2", || check("cgroup-v2")) {
+        return;
+    }
+    let g = group(Mechanism::CgroupV2);
+    let dir = g.cgroup_path().unwrap().to_owned();
+    std::fs::write(dir.join("cgroup.kill"), "1").unwrap();
+    for _ in 0..2 {
+        let mut p =
+            g.start(Command::new("sh").args(["-c", "cat /proc/self/cgroup; exit 7"]).stdout(Stdio::Capture)).unwrap();
+        let mut out = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut p.take_stdout().unwrap(), &mut out).await.unwrap();
+        let outcome = p.wait().await.unwrap();
+        assert_eq!(outcome, Outcome::Exited(7), "the child ran to its end");
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        assert!(out.lines().any(|l| l.starts_with("0::") && l.ends_with(name)), "in the group: {out}");
+    }
+    g.close().await.unwrap();
+}

@@ -32,7 +32,17 @@ fn owner() {
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let g = Group::builder().mechanism(mechanism.parse().unwrap()).build().unwrap();
+        let m: Mechanism = mechanism.parse().unwrap();
+        // Registrations withdrawn first: the tree's group (and, for process groups,
+        // each of its children) takes slots of the warden's table that closed groups
+        // left free, beside a group that stays registered.
+        let _stays = Group::builder().mechanism(m).build().unwrap();
+        for _ in 0..3 {
+            let churn = Group::builder().mechanism(m).build().unwrap();
+            churn.start(Command::new("true")).unwrap().wait().await.unwrap();
+            churn.close().await.unwrap();
+        }
+        let g = Group::builder().mechanism(m).build().unwrap();
         let _p = g
             .start(Command::new("sh").args(tree_sh_args(fifo.as_ref(), true)).stdout(Stdio::Null).stderr(Stdio::Null))
             .unwrap();

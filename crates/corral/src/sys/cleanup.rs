@@ -17,8 +17,10 @@ struct Cleaner {
     idle: Condvar,
 }
 
+static CLEANER: OnceLock<Cleaner> = OnceLock::new();
+
+/// The teardown thread's handle, the thread started with the first job.
 fn cleaner() -> &'static Cleaner {
-    static CLEANER: OnceLock<Cleaner> = OnceLock::new();
     CLEANER.get_or_init(|| {
         let (tx, rx) = channel::<Job>();
         std::thread::Builder::new()
@@ -49,7 +51,8 @@ pub(crate) fn defer(job: Job) {
 /// Blocks until every deferred teardown has finished, or `limit` passes; returns
 /// whether they all finished.
 pub(crate) fn wait_idle(limit: Duration) -> bool {
-    let c = cleaner();
+    // No job was ever deferred: nothing to wait for, and no thread to start for it.
+    let Some(c) = CLEANER.get() else { return true };
     let deadline = Instant::now() + limit;
     let mut pending = c.pending.lock().unwrap_or_else(|e| e.into_inner());
     while *pending > 0 {

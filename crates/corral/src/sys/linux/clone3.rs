@@ -80,6 +80,22 @@ pub(crate) enum Failure {
     Child(Step, io::Error),
     /// Anything else before the clone (building argv, the stack).
     Setup(io::Error),
+    /// Born with `CLONE_INTO_CGROUP`, the child was SIGKILLed before it ran a single
+    /// instruction (see [`into_cgroup_ok`]); it has been reaped.
+    KilledAtBirth,
+}
+
+static INTO_CGROUP_BROKEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether children born with `CLONE_INTO_CGROUP` live in this process. Linux 6.18 (at
+/// least) compares the target cgroup's kill sequence with the one it took from the
+/// *parent's* cgroup, and SIGKILLs the child at birth when they differ: where the
+/// owner's own cgroup has been through `cgroup.kill`, every such child dies. The first
+/// spawn that sees it (the child dead before it ran) turns this off for the process;
+/// children then join their cgroup by writing `cgroup.procs`. No separate self-test
+/// spawn is paid for it at start-up.
+pub(crate) fn into_cgroup_ok() -> bool {
+    !INTO_CGROUP_BROKEN.load(Ordering::Relaxed)
 }
 
 /// What the child does with one of its standard descriptors.
@@ -186,6 +202,8 @@ struct Plan {
     ioprio: c_int,
     /// Null: leave it.
     cpus: *const libc::cpu_set_t,
+    /// Set by the child first thing: a child that never ran was killed at birth.
+    entered: AtomicBool,
     failed_step: AtomicU32,
     errno: AtomicI32,
 }
@@ -289,6 +307,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         cpus: req.resources.cpus.as_deref().map_or(std::ptr::null(), |s| s as *const libc::cpu_set_t),
         // SAFETY: getpid has no preconditions and cannot fail.
         parent_pid: unsafe { libc::getpid() },
+        entered: AtomicBool::new(false),
         failed_step: AtomicU32::new(0),
         errno: AtomicI32::new(0),
     };
@@ -312,6 +331,18 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         }
         Err(e) => return Err(e),
     };
+    if !plan.entered.load(Ordering::Acquire) {
+        // CLONE_VFORK returned, so the child has exec'd or exited; it cannot have
+        // exec'd without running. Killed at birth: only a cgroup kill does that.
+        super::pidfd::reap_now(&child.pidfd);
+        if req.cgroup.is_some() {
+            INTO_CGROUP_BROKEN.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                "children born with CLONE_INTO_CGROUP are killed here; they join their cgroup by writing cgroup.procs"
+            );
+        }
+        return Err(Failure::KilledAtBirth);
+    }
     match Step::from_raw(plan.failed_step.load(Ordering::Acquire)) {
         None => Ok(child),
         Some(step) => {
@@ -443,6 +474,7 @@ unsafe fn clone3(_: &mut CloneArgs, _: extern "C" fn(*mut c_void) -> !, _: *mut 
 extern "C" fn child_main(arg: *mut c_void) -> ! {
     // SAFETY: `arg` is the `Plan` our sleeping thread keeps alive.
     let plan = unsafe { &*(arg as *const Plan) };
+    plan.entered.store(true, Ordering::Release);
     // SAFETY: the plan's pointers were built from live, NUL-terminated data.
     let (step, errno) = unsafe { set_up_and_exec(plan) };
     plan.errno.store(errno, Ordering::Release);

@@ -2,7 +2,6 @@
 //! real thing once.
 
 use std::io;
-use std::os::fd::BorrowedFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -72,22 +71,4 @@ pub(crate) fn fast_spawn_works(cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> R
         }
         Err(e) => Err(format!("clone3 fast path failed: {e:?}")),
     }
-}
-
-/// Whether children born into a cgroup with `CLONE_INTO_CGROUP` live, checked once
-/// per process on the first group directory (`dir`, never killed): where the owner's
-/// own cgroup has been through `cgroup.kill`, Linux kills every such child (see the
-/// `killed` flag of the cgroup tree). Where they do not live, children join by writing
-/// `cgroup.procs` instead.
-pub(crate) fn into_cgroup_works(dir: BorrowedFd<'_>) -> bool {
-    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WORKS.get_or_init(|| {
-        let works = fast_spawn_works(Some(dir)).is_ok();
-        if !works {
-            tracing::warn!(
-                "children born with CLONE_INTO_CGROUP are killed here; they join their cgroup by writing cgroup.procs"
-            );
-        }
-        works
-    })
 }

@@ -15,13 +15,18 @@
 //!
 //! Between `clone` and its exit the warden runs only rustix's raw syscalls (no errno,
 //! which lives in the owner thread's TLS it shares), no allocation, no locks: its
-//! table is a fixed array on its own stack.
+//! table is a zero-filled mapping the owner made for it before `clone` and never
+//! touches. The owner picks each registration's slot in that table (the id it gets
+//! back), so the warden neither searches for a free slot nor for an id: both are one
+//! index. The kernel gives the mapping a page only when a slot in it is first used, so
+//! a table with room for 65,536 containers costs one page while it holds one (an
+//! array on the stack would be written in full, and the stack probes would touch
+//! every page of it, at each start).
 
 use std::ffi::CStr;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -40,8 +45,9 @@ const OP_DIR: u32 = 4;
 const NAME_MAX: usize = 48;
 /// op (4) + name length (4) + id (8) + pgid (8) + grace in ms (8) + name.
 const MSG_LEN: usize = 32 + NAME_MAX;
-/// How many live containers one owner can register with its warden.
-const MAX_ENTRIES: usize = 4096;
+/// How many live containers one owner can register with its warden (a Group over
+/// process groups registers one per child).
+const MAX_ENTRIES: usize = 65536;
 const STACK_SIZE: usize = 2 << 20;
 
 /// The owner's handle on its warden.
@@ -50,10 +56,9 @@ pub(crate) struct Warden {
     /// The warden's pid: a process of the owner's own (moved with it, see
     /// `cgroup/subtree.rs`).
     pub pid: u32,
-    next_id: AtomicU64,
-    /// One message (with its fds) at a time; and how many registrations the warden
-    /// holds now, so that one past its table is refused here rather than dropped there.
-    send: Mutex<usize>,
+    /// One message (with its fds) at a time, and the table's slots: which are free,
+    /// so that one past the table is refused here rather than dropped there.
+    slots: Mutex<Slots>,
 }
 
 static WARDEN: OnceLock<Result<Warden, String>> = OnceLock::new();
@@ -91,9 +96,7 @@ impl Warden {
         if name.len() >= NAME_MAX {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "cgroup name too long for the warden"));
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.send(encode(OP_CGROUP, id, 0, grace, name.as_bytes()), &[kill, parent])?;
-        Ok(id)
+        self.register(|id| encode(OP_CGROUP, id, 0, grace, name.as_bytes()), &[kill, parent])
     }
 
     /// Registers a directory (`name` under `parent`) to remove once the owner is gone
@@ -102,32 +105,58 @@ impl Warden {
         if name.len() >= NAME_MAX {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "directory name too long for the warden"));
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // The parent goes in the second fd slot; the first stays empty.
-        self.send(encode(OP_DIR, id, 0, Duration::ZERO, name.as_bytes()), &[parent])?;
-        Ok(id)
+        self.register(|id| encode(OP_DIR, id, 0, Duration::ZERO, name.as_bytes()), &[parent])
     }
 
     /// Registers a process group: the warden SIGKILLs it `grace` after the owner dies.
     pub fn register_pgid(&self, pgid: i32, grace: Duration) -> io::Result<u64> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.send(encode(OP_PGID, id, pgid as i64, grace, b""), &[])?;
-        Ok(id)
+        self.register(|id| encode(OP_PGID, id, pgid as i64, grace, b""), &[])
     }
 
-    /// Withdraws a registration (the container was torn down normally).
+    /// Withdraws a registration (the container was torn down normally). An id that is
+    /// not registered (never, or withdrawn already) is left alone.
     pub fn forget(&self, id: u64) -> io::Result<()> {
-        self.send(encode(OP_FORGET, id, 0, Duration::ZERO, b""), &[])
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if !slots.live.get(id as usize).copied().unwrap_or(false) {
+            return Ok(());
+        }
+        self.send(encode(OP_FORGET, id, 0, Duration::ZERO, b""), &[])?;
+        slots.live[id as usize] = false;
+        slots.free.push(id as u32);
+        Ok(())
     }
 
-    fn send(&self, msg: [u8; MSG_LEN], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
-        let mut live = self.send.lock().unwrap_or_else(|e| e.into_inner());
-        let forget = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]) == OP_FORGET;
-        if !forget && *live >= MAX_ENTRIES {
-            return Err(io::Error::other(format!(
-                "the warden guards {MAX_ENTRIES} live containers already; close some groups first"
-            )));
+    /// Sends the message `encode` makes for a free slot of the table (its argument),
+    /// with `fds`; returns the slot: the registration's id.
+    fn register(&self, encode: impl FnOnce(u64) -> [u8; MSG_LEN], fds: &[BorrowedFd<'_>]) -> io::Result<u64> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = match slots.free.pop() {
+            Some(slot) => slot as usize,
+            None if slots.live.len() < MAX_ENTRIES => {
+                slots.live.push(false);
+                slots.live.len() - 1
+            }
+            None => {
+                return Err(io::Error::other(format!(
+                    "the warden guards {MAX_ENTRIES} live containers already; close some groups first"
+                )))
+            }
+        };
+        match self.send(encode(slot as u64), fds) {
+            Ok(()) => {
+                slots.live[slot] = true;
+                Ok(slot as u64)
+            }
+            Err(e) => {
+                slots.free.push(slot as u32);
+                Err(e)
+            }
         }
+    }
+
+    /// Sends one message; the caller holds the slots' lock, so one goes at a time.
+    fn send(&self, msg: [u8; MSG_LEN], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
@@ -135,16 +164,20 @@ impl Warden {
         }
         loop {
             match rustix::net::sendmsg(&self.sock, &[IoSlice::new(&msg)], &mut control, SendFlags::NOSIGNAL) {
-                Ok(_) => {
-                    // A forget of an id the warden never had does not go below zero.
-                    *live = if forget { live.saturating_sub(1) } else { *live + 1 };
-                    return Ok(());
-                }
+                Ok(_) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
     }
+}
+
+/// The owner's view of the warden's table: which slots hold a registration, and the
+/// free ones below the highest ever used (reused first, so the table stays dense).
+#[derive(Default)]
+struct Slots {
+    live: Vec<bool>,
+    free: Vec<u32>,
 }
 
 fn encode(op: u32, id: u64, pgid: i64, grace: Duration, name: &[u8]) -> [u8; MSG_LEN] {
@@ -163,6 +196,8 @@ fn encode(op: u32, id: u64, pgid: i64, grace: Duration, name: &[u8]) -> [u8; MSG
 #[repr(C)]
 struct WardenArgs {
     sock: RawFd,
+    /// The table: MAX_ENTRIES zero-filled entries, the warden's alone.
+    table: *mut Entry,
 }
 
 fn start() -> io::Result<Warden> {
@@ -170,12 +205,14 @@ fn start() -> io::Result<Warden> {
         rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
     // Never unmapped: the warden runs on it for as long as it lives (it outlives us).
     let stack = super::map_stack(STACK_SIZE)?;
+    // Never unmapped either, and never touched by the owner: the warden's table.
+    let table = super::map_zeroed(MAX_ENTRIES * std::mem::size_of::<Entry>())?.cast::<Entry>();
     let top = stack as usize + STACK_SIZE;
     let args_at = (top - std::mem::size_of::<WardenArgs>()) & !15;
     let args = args_at as *mut WardenArgs;
     // SAFETY: `args_at` lies inside the mapping just made, suitably aligned, and
     // unused by anyone else; the warden only reads it.
-    unsafe { args.write(WardenArgs { sock: std::os::fd::AsRawFd::as_raw_fd(&theirs) }) };
+    unsafe { args.write(WardenArgs { sock: std::os::fd::AsRawFd::as_raw_fd(&theirs), table }) };
     let child_stack = (args_at - 64) & !15;
     // SAFETY: CLONE_VM without CLONE_THREAD, CLONE_FILES or CLONE_SIGHAND: a new
     // process sharing our memory, with its own copy of our fd table and signal
@@ -189,10 +226,13 @@ fn start() -> io::Result<Warden> {
     // The warden has its own copy of `theirs`; ours closes here.
     drop(theirs);
     tracing::debug!(warden_pid = pid, "warden started");
-    Ok(Warden { sock: ours, pid: pid as u32, next_id: AtomicU64::new(1), send: Mutex::new(0) })
+    Ok(Warden { sock: ours, pid: pid as u32, slots: Mutex::new(Slots::default()) })
 }
 
+/// One registration. Every field is an integer, so zero bytes are a valid entry: an
+/// empty one (`op` 0).
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Entry {
     id: u64,
     op: u32,
@@ -206,10 +246,23 @@ struct Entry {
 
 const EMPTY: Entry = Entry { id: 0, op: 0, kill: -1, parent: -1, pgid: 0, grace_ms: 0, name: [0; NAME_MAX] };
 
+/// The warden's table: the entries the owner mapped for it, and how many of them (a
+/// prefix) have ever been used, so that the owner's death looks at no more.
+struct Table {
+    entries: &'static mut [Entry],
+    used: usize,
+}
+
+impl Table {
+    fn live(&self) -> impl Iterator<Item = &Entry> {
+        self.entries[..self.used].iter().filter(|e| e.op != 0)
+    }
+}
+
 /// The warden process. See the module docs for what it may and may not do.
 extern "C" fn warden_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` points at the WardenArgs the owner wrote before clone.
-    let sock_fd = unsafe { (*(arg as *const WardenArgs)).sock };
+    let WardenArgs { sock: sock_fd, table } = unsafe { arg.cast::<WardenArgs>().read() };
     // SAFETY: raw syscalls with valid arguments: block every signal (SIGKILL and
     // SIGSTOP cannot be), and close every fd but our socket. Neither fails with these
     // arguments, so neither writes errno.
@@ -225,13 +278,16 @@ extern "C" fn warden_main(arg: *mut libc::c_void) -> libc::c_int {
     let _ = rustix::thread::set_name(c"corral-warden");
     // SAFETY: our copy of the warden's end; nothing else in this process owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(sock_fd) };
-    let mut table = [EMPTY; MAX_ENTRIES];
+    // SAFETY: the owner mapped MAX_ENTRIES entries of zero-filled memory at `table`
+    // for the warden alone, never touches or unmaps it, and zero bytes are a valid
+    // (empty) Entry; this is the only reference to it.
+    let mut table = Table { entries: unsafe { std::slice::from_raw_parts_mut(table, MAX_ENTRIES) }, used: 0 };
     serve(&sock, &mut table);
     kill_all(&table);
     0
 }
 
-fn serve(sock: &OwnedFd, table: &mut [Entry; MAX_ENTRIES]) {
+fn serve(sock: &OwnedFd, table: &mut Table) {
     loop {
         let mut buf = [0u8; MSG_LEN];
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
@@ -263,7 +319,7 @@ fn serve(sock: &OwnedFd, table: &mut [Entry; MAX_ENTRIES]) {
     }
 }
 
-fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]) {
+fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut Table) {
     let word = |i: usize| u32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
     let op = word(0);
     let name_len = (word(4) as usize).min(NAME_MAX - 1);
@@ -282,17 +338,20 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
             let (kill, parent, unused, pgid) =
                 if op == OP_DIR { (-1, fds[0], fds[1], 0) } else { (fds[0], fds[1], -1, pgid) };
             close_raw(unused);
-            if let Some(slot) = table.iter_mut().find(|e| e.op == 0) {
+            // The id is the slot the owner picked for it (a free one).
+            let at = id as usize;
+            if let Some(slot) = table.entries.get_mut(at).filter(|e| e.op == 0) {
                 let mut name = [0u8; NAME_MAX];
                 name[..name_len].copy_from_slice(&msg[32..32 + name_len]);
                 *slot = Entry { id, op, kill, parent, pgid, grace_ms, name };
+                table.used = table.used.max(at + 1);
             } else {
                 close_raw(kill);
                 close_raw(parent);
             }
         }
         OP_FORGET => {
-            if let Some(slot) = table.iter_mut().find(|e| e.op != 0 && e.id == id) {
+            if let Some(slot) = table.entries.get_mut(id as usize).filter(|e| e.op != 0) {
                 close_raw(slot.kill);
                 close_raw(slot.parent);
                 *slot = EMPTY;
@@ -310,14 +369,14 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut [Entry; MAX_ENTRIES]
 /// them empty, with any directory left inside them (a nested corral's, whose own
 /// warden died in the kill). No inotify here (the warden keeps to the simplest
 /// syscalls); a 1 ms retry of `rmdir` bounded at 10 s.
-fn kill_all(table: &[Entry; MAX_ENTRIES]) {
+fn kill_all(table: &Table) {
     let mut waited_ms: u32 = 0;
     loop {
-        for e in table.iter().filter(|e| e.op != 0 && e.grace_ms == waited_ms) {
+        for e in table.live().filter(|e| e.grace_ms == waited_ms) {
             kill(e);
         }
         // The next grace to end, if any.
-        let Some(next) = table.iter().filter(|e| e.op != 0 && e.grace_ms > waited_ms).map(|e| e.grace_ms).min() else {
+        let Some(next) = table.live().filter(|e| e.grace_ms > waited_ms).map(|e| e.grace_ms).min() else {
             break;
         };
         let wait = next - waited_ms;
@@ -330,7 +389,7 @@ fn kill_all(table: &[Entry; MAX_ENTRIES]) {
         waited_ms = next;
     }
     // The cgroup v2 directories first: once they are empty, so are the v1 ones.
-    let dirs = table.iter().filter(|e| e.op == OP_CGROUP).chain(table.iter().filter(|e| e.op == OP_DIR));
+    let dirs = table.live().filter(|e| e.op == OP_CGROUP).chain(table.live().filter(|e| e.op == OP_DIR));
     for e in dirs.filter(|e| e.parent >= 0) {
         let Ok(name) = CStr::from_bytes_until_nul(&e.name) else { continue };
         // SAFETY: the table owns this fd until the process exits.

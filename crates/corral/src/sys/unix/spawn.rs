@@ -183,27 +183,25 @@ mod fast {
         }
         let pty = req.pty_slave.is_some();
         let mut join = Vec::new();
-        let cgroup = match placement {
-            Placement::NewProcessGroup => None,
+        // Born in the cgroup where the kernel lets children live so (see
+        // `clone3::into_cgroup_ok`), else joining it through `cgroup.procs`.
+        let (cgroup, procs) = match placement {
+            Placement::NewProcessGroup => (None, None),
             Placement::Cgroup { dir, procs, v1 } => {
                 join.extend_from_slice(v1);
-                match dir.filter(|dir| crate::sys::linux::selftest::into_cgroup_works(*dir)) {
-                    Some(dir) => Some(dir),
-                    None => {
-                        join.push(*procs);
-                        None
-                    }
-                }
+                (dir.filter(|_| clone3::into_cgroup_ok()), Some(*procs))
             }
         };
-        let request = clone3::Request {
+        let mut join_by_procs = join.clone();
+        join_by_procs.extend(procs);
+        let mut request = clone3::Request {
             program: req.program,
             arg0: req.arg0,
             args: req.args,
             env: req.env.entries(),
             cwd: req.cwd,
             cgroup,
-            join: &join,
+            join: if cgroup.is_some() { &join } else { &join_by_procs },
             new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
             new_session_tty: pty,
             new_session: resources.new_session && !pty,
@@ -213,8 +211,19 @@ mod fast {
             keep_sigpipe_ignored: crate::sys::unix::startup::sigpipe_was_ignored(),
             resources,
         };
-        let child = match clone3::spawn(&request) {
+        let mut spawned = clone3::spawn(&request);
+        if matches!(spawned, Err(Failure::KilledAtBirth)) && request.cgroup.is_some() {
+            // The first child born into a cgroup here was killed at birth: this one
+            // and every later one join through `cgroup.procs`.
+            request.cgroup = None;
+            request.join = &join_by_procs;
+            spawned = clone3::spawn(&request);
+        }
+        let child = match spawned {
             Ok(child) => child,
+            Err(Failure::KilledAtBirth) => {
+                return Err(fail(io::Error::other("the child was killed as it was born (its cgroup was killed)")))
+            }
             Err(Failure::Unavailable(_)) => {
                 // The request's descriptors go to the portable path; our pipes close here.
                 drop(streams);
