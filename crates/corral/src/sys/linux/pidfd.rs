@@ -67,6 +67,57 @@ pub(crate) fn register(
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts())
 }
 
+/// A pidfd of our child, registered with the runtime's reactor only once someone
+/// waits on it. An owner may hold thousands of children nobody awaits (a server's
+/// workers, a build's jobs): each registration costs an `epoll_ctl` and tokio's
+/// per-source state (a few hundred bytes, cache-line aligned), which a plain
+/// descriptor does not. Signalling, peeking and reaping need no registration.
+#[derive(Debug)]
+pub(crate) struct ChildPidfd {
+    /// Exactly one of the two holds the descriptor.
+    plain: Option<std::os::fd::OwnedFd>,
+    registered: Option<AsyncFd<std::os::fd::OwnedFd>>,
+}
+
+impl ChildPidfd {
+    pub(crate) fn new(fd: std::os::fd::OwnedFd) -> ChildPidfd {
+        ChildPidfd { plain: Some(fd), registered: None }
+    }
+
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match (&self.registered, &self.plain) {
+            (Some(r), _) => r.get_ref().as_fd(),
+            (None, Some(fd)) => fd.as_fd(),
+            (None, None) => unreachable!("a ChildPidfd always holds its descriptor"),
+        }
+    }
+
+    /// The descriptor registered with the current runtime (registered now if it is
+    /// not yet); on failure it stays as it was.
+    pub(crate) fn registered(&mut self) -> io::Result<&AsyncFd<std::os::fd::OwnedFd>> {
+        if self.registered.is_none() {
+            let fd = self.plain.take().expect("a ChildPidfd always holds its descriptor");
+            match register(fd) {
+                Ok(r) => self.registered = Some(r),
+                Err((fd, e)) => {
+                    self.plain = Some(fd);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.registered.as_ref().expect("just set"))
+    }
+
+    pub(crate) fn into_inner(self) -> std::os::fd::OwnedFd {
+        match (self.registered, self.plain) {
+            (Some(r), _) => r.into_inner(),
+            (None, Some(fd)) => fd,
+            (None, None) => unreachable!("a ChildPidfd always holds its descriptor"),
+        }
+    }
+}
+
 /// Makes sure a child nobody waits for any more is reaped once it exits: now if it
 /// has, else by corral's reaper thread. Not by a task on the caller's runtime: a
 /// runtime dropped before the child exits would drop the task with it and leave the
@@ -214,12 +265,6 @@ fn waitid(pidfd: std::os::fd::BorrowedFd<'_>, flags: libc::c_int) -> io::Result<
             max_rss_bytes: ru.ru_maxrss.max(0) as u64 * 1024,
         }))
     }
-}
-
-/// SIGKILLs our child and reaps it: for one that nothing else could ever reap.
-pub(crate) fn kill_and_reap(pidfd: &std::os::fd::OwnedFd) {
-    let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
-    reap_now(pidfd);
 }
 
 /// Reaps a child that has exited or is about to (blocks until it has).

@@ -19,7 +19,7 @@ pub(crate) struct Child {
     /// Boxed: not every child has one, and an owner may manage thousands.
     tokio: Option<Box<tokio::process::Child>>,
     #[cfg(target_os = "linux")]
-    pidfd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+    pidfd: Option<crate::sys::linux::pidfd::ChildPidfd>,
     /// The exit status has been read (and the child reaped, unless a hold keeps it).
     done: bool,
     /// A process-group leader's reservation, shared with its container: while either
@@ -34,14 +34,8 @@ impl Child {
     /// A child of the fast path: a pidfd and nothing else to reap it with.
     #[cfg(target_os = "linux")]
     pub(super) fn from_pidfd(pid: u32, pidfd: std::os::fd::OwnedFd) -> io::Result<Child> {
-        match crate::sys::linux::pidfd::register(pidfd) {
-            Ok(fd) => Ok(Child { pid, tokio: None, pidfd: Some(fd), done: false, hold: None, terminal: None }),
-            Err((fd, e)) => {
-                // Nothing else could ever reap it: do not leave it running unmanaged.
-                crate::sys::linux::pidfd::kill_and_reap(&fd);
-                Err(e)
-            }
-        }
+        let pidfd = Some(crate::sys::linux::pidfd::ChildPidfd::new(pidfd));
+        Ok(Child { pid, tokio: None, pidfd, done: false, hold: None, terminal: None })
     }
 
     /// A child of the portable path: tokio's handle, and a pidfd where one can be had
@@ -51,7 +45,7 @@ impl Child {
         #[cfg(target_os = "linux")]
         let pidfd = rustix::process::Pid::from_raw(pid as i32)
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok())
-            .and_then(|fd| crate::sys::linux::pidfd::register(fd).ok());
+            .map(|fd| crate::sys::linux::pidfd::ChildPidfd::new(crate::sys::linux::clone3::to_pidfd_band(fd)));
         Child {
             pid,
             tokio: Some(Box::new(child)),
@@ -86,9 +80,8 @@ impl Child {
     /// group that reuses the id. `None` where the child cannot be held (no pidfd).
     #[cfg(target_os = "linux")]
     pub fn hold(&mut self) -> Option<std::sync::Arc<Hold>> {
-        use std::os::fd::AsFd;
         let fd = self.pidfd.as_ref()?;
-        let dup = rustix::io::fcntl_dupfd_cloexec(fd.get_ref().as_fd(), 3).ok()?;
+        let dup = crate::sys::linux::clone3::dup_pidfd(fd.fd()).ok()?;
         let hold = std::sync::Arc::new(Hold { pidfd: Some(dup), tokio: std::sync::Mutex::new(self.tokio.take()) });
         self.hold = Some(hold.clone());
         Some(hold)
@@ -101,7 +94,7 @@ impl Child {
         if self.pidfd.is_some() {
             loop {
                 use std::os::fd::AsFd;
-                let fd = self.pidfd.as_ref().expect("checked above");
+                let fd = self.pidfd.as_mut().expect("checked above").registered()?;
                 let mut ready = fd.readable().await?;
                 match crate::sys::linux::pidfd::peek(fd.get_ref().as_fd())? {
                     Some(r) => {
@@ -137,20 +130,18 @@ impl Child {
     /// of the hold.
     #[cfg(target_os = "linux")]
     fn finish_if_exited(&mut self) -> io::Result<Option<Exit>> {
-        use std::os::fd::AsFd;
         let fd = self.pidfd.as_ref().expect("callers check for a pidfd");
-        Ok(crate::sys::linux::pidfd::peek(fd.get_ref().as_fd())?.map(|r| self.finish(r)))
+        Ok(crate::sys::linux::pidfd::peek(fd.fd())?.map(|r| self.finish(r)))
     }
 
     /// The child has exited with `r` (read without reaping): reap it, or let go of
     /// our share of its hold.
     #[cfg(target_os = "linux")]
     fn finish(&mut self, r: crate::sys::linux::pidfd::Reaped) -> Exit {
-        use std::os::fd::AsFd;
         if self.hold.take().is_none() {
             match (self.tokio.as_mut(), self.pidfd.as_ref()) {
                 (Some(child), _) => drop(child.try_wait()),
-                (None, Some(fd)) => drop(crate::sys::linux::pidfd::try_reap(fd.get_ref().as_fd())),
+                (None, Some(fd)) => drop(crate::sys::linux::pidfd::try_reap(fd.fd())),
                 (None, None) => {}
             }
         }
@@ -167,7 +158,7 @@ impl Child {
         // Through the pidfd: it can only ever reach this process.
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.pidfd {
-            return match rustix::process::pidfd_send_signal(fd.get_ref(), super::to_rustix(sig)) {
+            return match rustix::process::pidfd_send_signal(fd.fd(), super::to_rustix(sig)) {
                 Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
                 Err(e) => Err(e.into()),
             };
@@ -184,12 +175,11 @@ impl Child {
     pub fn watch(&self) -> Option<Watch> {
         #[cfg(target_os = "linux")]
         {
-            use std::os::fd::AsFd;
             if self.done {
                 return None;
             }
             let fd = self.pidfd.as_ref()?;
-            let dup = rustix::io::fcntl_dupfd_cloexec(fd.get_ref().as_fd(), 3).ok()?;
+            let dup = crate::sys::linux::clone3::dup_pidfd(fd.fd()).ok()?;
             let pidfd = crate::sys::linux::pidfd::register(dup).ok()?;
             Some(Watch { pidfd })
         }

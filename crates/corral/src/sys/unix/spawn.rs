@@ -235,7 +235,7 @@ mod fast {
                     Step::Chdir => SpawnFailure::WorkingDir(e),
                     Step::JoinCgroup | Step::Session => SpawnFailure::Placement(e),
                     Step::Resources => SpawnFailure::Resources(e),
-                    Step::Stdio | Step::Exec => SpawnFailure::Other(e),
+                    Step::Stdio | Step::Exec | Step::Unshare => SpawnFailure::Other(e),
                 }))
             }
         };

@@ -68,6 +68,9 @@ pub(crate) struct Cgroup {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// The most members [`Cgroup::wait_empty`] waits for through a pidfd each.
+const PIDFD_WAIT_MAX: usize = 64;
+
 /// Empty group directories of closed groups, kept for the next group of this owner:
 /// `mkdir` + opening three files + registering with the warden, and `rmdir` at the
 /// end, cost about as much as a whole spawn of a small program (measured with
@@ -320,7 +323,11 @@ impl Cgroup {
 
     /// Waits for `populated 0`. The members' pidfds wake us as each exits (a process
     /// that forks meanwhile shows up in the next round); `cgroup.events` through
-    /// inotify covers the moment between a member's exit and its unlinking.
+    /// inotify covers the moment between a member's exit and its unlinking. A group of
+    /// more than [`PIDFD_WAIT_MAX`] members is waited for through `cgroup.events`
+    /// alone: a pidfd each would cost an open and a registration per member (and
+    /// twice as many descriptors as members while they die), and the kernel's
+    /// notification delay (at most 10 ms) is small beside that many exits.
     pub async fn wait_empty(&self, limit: Option<Duration>) -> io::Result<bool> {
         let deadline = limit.map(|l| tokio::time::Instant::now() + l);
         loop {
@@ -330,7 +337,7 @@ impl Cgroup {
                 return Ok(true);
             }
             let pids = self.pids()?;
-            if pids.is_empty() {
+            if pids.is_empty() || pids.len() > PIDFD_WAIT_MAX {
                 return self.wait_unpopulated(deadline).await;
             }
             if !super::pidfd::wait_exited(&pids, deadline).await? {
