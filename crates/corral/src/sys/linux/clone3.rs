@@ -96,22 +96,23 @@ static INTO_CGROUP_BROKEN: AtomicBool = AtomicBool::new(false);
 /// children then get a copy of the whole table, as from a plain `clone`.
 static NO_UNSHARE: AtomicBool = AtomicBool::new(false);
 
-/// Where our children's pidfds go: the descriptors from here up, below the soft
-/// `RLIMIT_NOFILE` (1024 where that limit allows it, else half of it; none under 256).
+/// Where corral keeps the descriptors no child needs (each child's pidfd, each
+/// group's cgroup files): from here up, below the soft `RLIMIT_NOFILE` (1024 where
+/// that limit allows it, else half of it; none under 256).
 ///
 /// Why: a child made by `clone` gets a copy of the parent's whole descriptor table,
 /// and `execve` then closes every close-on-exec one again, at a cost per open
 /// descriptor (measured: a `posix_spawn` of /bin/true took 3× as long with 10,000
-/// descriptors open). An owner keeps one pidfd per live child, so each spawn would
-/// cost more the more children are alive. Our children are started with
-/// `CLONE_FILES` and take a private copy of the table below this floor only
-/// (`close_range(floor, ~0, CLOSE_RANGE_UNSHARE)` copies just the descriptors below
-/// `floor`), and every pidfd is moved up here: the copy never includes them. The
-/// descriptors the child gets are the same as before, every one below the floor (the
-/// owner's own, inheritable ones included); only an owner with more than `floor`
-/// descriptors of its own open sees a difference: an inheritable one at or above it
-/// is not inherited.
-pub(crate) fn pidfd_floor() -> Option<c_int> {
+/// descriptors open). An owner keeps a pidfd per live child and five files per live
+/// group, so each spawn would cost more the more children and groups are alive. Our
+/// children are started with `CLONE_FILES` and take a private copy of the table
+/// below this floor only (`close_range(floor, ~0, CLOSE_RANGE_UNSHARE)` copies just
+/// the descriptors below `floor`), and those descriptors are moved up here: the copy
+/// never includes them. The descriptors the child gets are the same as before, every
+/// one below the floor (the owner's own, inheritable ones included); only an owner
+/// with more than `floor` descriptors of its own open sees a difference: an
+/// inheritable one at or above it is not inherited.
+pub(crate) fn fd_floor() -> Option<c_int> {
     let cur = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
     match cur {
         2048.. => Some(1024),
@@ -120,19 +121,19 @@ pub(crate) fn pidfd_floor() -> Option<c_int> {
     }
 }
 
-/// A second descriptor for a pidfd, at [`pidfd_floor`] or above where there is room.
-pub(crate) fn dup_pidfd(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let floor = pidfd_floor().unwrap_or(3);
+/// A second descriptor for `fd`, at [`fd_floor`] or above where there is room.
+pub(crate) fn dup_above_floor(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let floor = fd_floor().unwrap_or(3);
     match rustix::io::fcntl_dupfd_cloexec(fd, floor) {
         Err(_) if floor > 3 => Ok(rustix::io::fcntl_dupfd_cloexec(fd, 3)?),
         other => Ok(other?),
     }
 }
 
-/// Moves a pidfd of ours up to [`pidfd_floor`] or above where there is room (else
-/// leaves it where it is).
-pub(crate) fn to_pidfd_band(fd: OwnedFd) -> OwnedFd {
-    match pidfd_floor() {
+/// Moves a descriptor no child needs up to [`fd_floor`] or above where there is room
+/// (else leaves it where it is).
+pub(crate) fn above_floor(fd: OwnedFd) -> OwnedFd {
+    match fd_floor() {
         Some(floor) if fd.as_raw_fd() < floor => match rustix::io::fcntl_dupfd_cloexec(&fd, floor) {
             Ok(high) => high,
             Err(_) => fd,
@@ -257,7 +258,7 @@ struct Plan {
     /// Null: leave it.
     cpus: *const libc::cpu_set_t,
     /// With `CLONE_FILES`: the child keeps a private copy of the descriptors below this
-    /// (see [`pidfd_floor`]); -1: no `CLONE_FILES`, the kernel copies the whole table.
+    /// (see [`fd_floor`]); -1: no `CLONE_FILES`, the kernel copies the whole table.
     unshare_below: c_int,
     /// Set by the child first thing: a child that never ran was killed at birth.
     entered: AtomicBool,
@@ -373,7 +374,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
     let mut plan = plan;
     if !NO_UNSHARE.load(Ordering::Relaxed) {
         let needed = stdio_fds.iter().chain(&join).chain([&req.foreground_tty]).copied().max().unwrap_or(-1);
-        plan.unshare_below = pidfd_floor().filter(|&floor| needed < floor).unwrap_or(-1);
+        plan.unshare_below = fd_floor().filter(|&floor| needed < floor).unwrap_or(-1);
     }
     let result = STACK.with(|stack| {
         let mut stack = stack.borrow_mut();
@@ -408,7 +409,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         return Err(Failure::KilledAtBirth);
     }
     match Step::from_raw(plan.failed_step.load(Ordering::Acquire)) {
-        None => Ok(Child { pid: child.pid, pidfd: to_pidfd_band(child.pidfd) }),
+        None => Ok(Child { pid: child.pid, pidfd: above_floor(child.pidfd) }),
         Some(step) => {
             let errno = plan.errno.load(Ordering::Acquire);
             // The child has exited (CLONE_VFORK returned); reap it so that no zombie stays.

@@ -45,7 +45,7 @@ impl Child {
         #[cfg(target_os = "linux")]
         let pidfd = rustix::process::Pid::from_raw(pid as i32)
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok())
-            .map(|fd| crate::sys::linux::pidfd::ChildPidfd::new(crate::sys::linux::clone3::to_pidfd_band(fd)));
+            .map(|fd| crate::sys::linux::pidfd::ChildPidfd::new(crate::sys::linux::clone3::above_floor(fd)));
         Child {
             pid,
             tokio: Some(Box::new(child)),
@@ -81,7 +81,7 @@ impl Child {
     #[cfg(target_os = "linux")]
     pub fn hold(&mut self) -> Option<std::sync::Arc<Hold>> {
         let fd = self.pidfd.as_ref()?;
-        let dup = crate::sys::linux::clone3::dup_pidfd(fd.fd()).ok()?;
+        let dup = crate::sys::linux::clone3::dup_above_floor(fd.fd()).ok()?;
         let hold = std::sync::Arc::new(Hold { pidfd: Some(dup), tokio: std::sync::Mutex::new(self.tokio.take()) });
         self.hold = Some(hold.clone());
         Some(hold)
@@ -179,7 +179,7 @@ impl Child {
                 return None;
             }
             let fd = self.pidfd.as_ref()?;
-            let dup = crate::sys::linux::clone3::dup_pidfd(fd.fd()).ok()?;
+            let dup = crate::sys::linux::clone3::dup_above_floor(fd.fd()).ok()?;
             let pidfd = crate::sys::linux::pidfd::register(dup).ok()?;
             Some(Watch { pidfd })
         }

@@ -165,9 +165,14 @@ impl Cgroup {
         Cgroup::new(path, dir, procs, kill)
     }
 
+    /// The group's files are kept above the descriptor floor: no child needs them in
+    /// its copy of our table (see `clone3::fd_floor`; `procs` only where a child joins
+    /// through it, and then the child gets a copy of the whole table).
     fn new(path: PathBuf, dir: OwnedFd, procs: OwnedFd, kill: Option<OwnedFd>) -> io::Result<Cgroup> {
-        let events = open_read(&path.join("cgroup.events"))?;
-        let cpu_stat = open_read(&path.join("cpu.stat")).ok();
+        use super::clone3::above_floor;
+        let (dir, procs, kill) = (above_floor(dir), above_floor(procs), kill.map(above_floor));
+        let events = above_floor(open_read(&path.join("cgroup.events"))?);
+        let cpu_stat = open_read(&path.join("cpu.stat")).ok().map(above_floor);
         Ok(Cgroup {
             path,
             dir,
