@@ -192,8 +192,11 @@ mod fast {
                 (dir.filter(|_| clone3::into_cgroup_ok()), Some(*procs))
             }
         };
-        let mut join_by_procs = join.clone();
-        join_by_procs.extend(procs);
+        if cgroup.is_none() {
+            join.extend(procs);
+        }
+        // Set only if the child is killed at birth and started again.
+        let join_by_procs: Vec<BorrowedFd<'_>>;
         let mut request = clone3::Request {
             program: req.program,
             arg0: req.arg0,
@@ -201,7 +204,7 @@ mod fast {
             env: req.env.entries(),
             cwd: req.cwd,
             cgroup,
-            join: if cgroup.is_some() { &join } else { &join_by_procs },
+            join: &join,
             new_process_group: matches!(placement, Placement::NewProcessGroup) && !pty,
             new_session_tty: pty,
             new_session: resources.new_session && !pty,
@@ -215,6 +218,7 @@ mod fast {
         if matches!(spawned, Err(Failure::KilledAtBirth)) && request.cgroup.is_some() {
             // The first child born into a cgroup here was killed at birth: this one
             // and every later one join through `cgroup.procs`.
+            join_by_procs = join.iter().copied().chain(procs).collect();
             request.cgroup = None;
             request.join = &join_by_procs;
             spawned = clone3::spawn(&request);
