@@ -234,7 +234,6 @@ fn start() -> io::Result<Warden> {
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Entry {
-    id: u64,
     op: u32,
     kill: RawFd,
     parent: RawFd,
@@ -244,7 +243,7 @@ struct Entry {
     name: [u8; NAME_MAX],
 }
 
-const EMPTY: Entry = Entry { id: 0, op: 0, kill: -1, parent: -1, pgid: 0, grace_ms: 0, name: [0; NAME_MAX] };
+const EMPTY: Entry = Entry { op: 0, kill: -1, parent: -1, pgid: 0, grace_ms: 0, name: [0; NAME_MAX] };
 
 /// The warden's table: the entries the owner mapped for it, and how many of them (a
 /// prefix) have ever been used, so that the owner's death looks at no more.
@@ -343,7 +342,7 @@ fn handle(msg: &[u8; MSG_LEN], fds: [RawFd; 2], table: &mut Table) {
             if let Some(slot) = table.entries.get_mut(at).filter(|e| e.op == 0) {
                 let mut name = [0u8; NAME_MAX];
                 name[..name_len].copy_from_slice(&msg[32..32 + name_len]);
-                *slot = Entry { id, op, kill, parent, pgid, grace_ms, name };
+                *slot = Entry { op, kill, parent, pgid, grace_ms, name };
                 table.used = table.used.max(at + 1);
             } else {
                 close_raw(kill);
