@@ -133,7 +133,12 @@ pub(crate) fn dup_above_floor(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 /// Moves a descriptor no child needs up to [`fd_floor`] or above where there is room
 /// (else leaves it where it is).
 pub(crate) fn above_floor(fd: OwnedFd) -> OwnedFd {
-    match fd_floor() {
+    move_above(fd, fd_floor())
+}
+
+/// [`above_floor`] with the floor already looked up.
+fn move_above(fd: OwnedFd, floor: Option<c_int>) -> OwnedFd {
+    match floor {
         Some(floor) if fd.as_raw_fd() < floor => match rustix::io::fcntl_dupfd_cloexec(&fd, floor) {
             Ok(high) => high,
             Err(_) => fd,
@@ -342,6 +347,14 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         *fd = dup.as_raw_fd();
         moved.push(dup);
     }
+    // Every descriptor the child needs lies below the floor, or the table is copied
+    // whole (no CLONE_FILES). One look at the limit serves the pidfd's move too.
+    let floor = fd_floor();
+    let needed = stdio_fds.iter().chain(&join).chain([&req.foreground_tty]).copied().max().unwrap_or(-1);
+    let unshare_below = match floor {
+        Some(floor) if needed < floor && !NO_UNSHARE.load(Ordering::Relaxed) => floor,
+        _ => -1,
+    };
     let plan = Plan {
         path: path.as_ptr(),
         argv: argv.as_ptr(),
@@ -365,17 +378,11 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         cpus: req.resources.cpus.as_deref().map_or(std::ptr::null(), |s| s as *const libc::cpu_set_t),
         // SAFETY: getpid has no preconditions and cannot fail.
         parent_pid: unsafe { libc::getpid() },
-        unshare_below: -1,
+        unshare_below,
         entered: AtomicBool::new(false),
         failed_step: AtomicU32::new(0),
         errno: AtomicI32::new(0),
     };
-    // Every descriptor the child needs lies below the floor, or the table is copied whole.
-    let mut plan = plan;
-    if !NO_UNSHARE.load(Ordering::Relaxed) {
-        let needed = stdio_fds.iter().chain(&join).chain([&req.foreground_tty]).copied().max().unwrap_or(-1);
-        plan.unshare_below = fd_floor().filter(|&floor| needed < floor).unwrap_or(-1);
-    }
     let result = STACK.with(|stack| {
         let mut stack = stack.borrow_mut();
         if stack.is_none() {
@@ -409,7 +416,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         return Err(Failure::KilledAtBirth);
     }
     match Step::from_raw(plan.failed_step.load(Ordering::Acquire)) {
-        None => Ok(Child { pid: child.pid, pidfd: above_floor(child.pidfd) }),
+        None => Ok(Child { pid: child.pid, pidfd: move_above(child.pidfd, floor) }),
         Some(step) => {
             let errno = plan.errno.load(Ordering::Acquire);
             // The child has exited (CLONE_VFORK returned); reap it so that no zombie stays.

@@ -33,9 +33,9 @@ pub(crate) struct Child {
 impl Child {
     /// A child of the fast path: a pidfd and nothing else to reap it with.
     #[cfg(target_os = "linux")]
-    pub(super) fn from_pidfd(pid: u32, pidfd: std::os::fd::OwnedFd) -> io::Result<Child> {
+    pub(super) fn from_pidfd(pid: u32, pidfd: std::os::fd::OwnedFd) -> Child {
         let pidfd = Some(crate::sys::linux::pidfd::ChildPidfd::new(pidfd));
-        Ok(Child { pid, tokio: None, pidfd, done: false, hold: None, terminal: None })
+        Child { pid, tokio: None, pidfd, done: false, hold: None, terminal: None }
     }
 
     /// A child of the portable path: tokio's handle, and a pidfd where one can be had

@@ -246,7 +246,7 @@ mod fast {
         // The child has its copies (or has exec'd); ours of its ends close here.
         drop(req);
         let [stdin, stdout, stderr] = streams;
-        let child = Child::from_pidfd(child.pid, child.pidfd).map_err(fail)?;
+        let child = Child::from_pidfd(child.pid, child.pidfd);
         let pipes = (|| -> io::Result<_> {
             Ok((
                 stdin.ours.map(|fd| tokio::process::ChildStdin::from_std(fd.into())).transpose()?,
