@@ -362,8 +362,14 @@ fn ignored_signals() -> u64 {
         return 0;
     }
     let pipe = 1u64 << (Signal::Pipe.as_raw() - 1);
-    let mask = std::fs::read_to_string("/proc/self/status")
+    // One page-sized read (the file says its size is 0, which would make
+    // `fs::read_to_string` read it in eight growing pieces).
+    let mut status = String::with_capacity(4096);
+    let read =
+        std::fs::File::open("/proc/self/status").and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut status));
+    let mask = read
         .ok()
+        .map(|_| status)
         .and_then(|s| {
             s.lines().find_map(|l| l.strip_prefix("SigIgn:")).and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
         })

@@ -291,7 +291,11 @@ impl Container {
     pub fn spawn(&self, req: SpawnRequest<'_>) -> Result<Spawned, SpawnFailure> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(cg) => unix::spawn::spawn(req, cg.placement()),
+            Container::Cgroup(cg) => {
+                let spawned = unix::spawn::spawn(req, cg.placement());
+                linux::cgroup::sweep_stale_once();
+                spawned
+            }
             #[cfg(unix)]
             Container::ProcessGroup(pg) => {
                 // A PTY child leads a new session, hence a group of its own too.

@@ -136,8 +136,8 @@ pub(crate) fn above_floor(fd: OwnedFd) -> OwnedFd {
     move_above(fd, fd_floor())
 }
 
-/// [`above_floor`] with the floor already looked up.
-fn move_above(fd: OwnedFd, floor: Option<c_int>) -> OwnedFd {
+/// [`above_floor`] with the floor already looked up (one look for many descriptors).
+pub(crate) fn move_above(fd: OwnedFd, floor: Option<c_int>) -> OwnedFd {
     match floor {
         Some(floor) if fd.as_raw_fd() < floor => match rustix::io::fcntl_dupfd_cloexec(&fd, floor) {
             Ok(high) => high,

@@ -6,6 +6,17 @@ pub(crate) mod pidfd;
 pub(crate) mod selftest;
 pub(crate) mod warden;
 
+/// The text of a kernel-generated file (`/proc`, cgroupfs). Such files report a size
+/// of 0, so `fs::read_to_string` starts with a 32-byte read and doubles: eight reads
+/// for a mount table. One page-sized buffer takes it in one read and the end-of-file
+/// read.
+pub(crate) fn read_kernel_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Maps `len` bytes of private anonymous memory for a child's stack (the clone3 spawn
 /// path's and the warden's).
 pub(crate) fn map_stack(len: usize) -> std::io::Result<*mut std::ffi::c_void> {

@@ -4,10 +4,10 @@
 //! kernel escapes them in `/proc/self/mountinfo` (`\040` space, `\011` tab, `\012`
 //! newline, `\134` backslash).
 
-use std::fs;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use crate::sys::linux::read_kernel_text;
 use crate::sys::Lack;
 
 /// Where this process can make cgroups.
@@ -49,11 +49,28 @@ pub(crate) fn host() -> Result<&'static CgroupHost, Lack> {
     HOST.get().expect("set above").as_ref().map_err(|reason| Lack::Missing(reason.clone()))
 }
 
-fn discover() -> Result<CgroupHost, Lack> {
+/// The cgroup2 mount point: where systemd and container runtimes put it (pure v2 at
+/// `/sys/fs/cgroup`, hybrid at `/sys/fs/cgroup/unified`), told by one `statfs` each;
+/// elsewhere, the first in the mount table. Asking for the mount table first would
+/// have the kernel write out every mount on the host (a fifth of a `corral run`'s
+/// start-up on our machines).
+fn cgroup2_mount() -> Result<PathBuf, Lack> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    for usual in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        // `f_type` is an i64 here, an i32 or u32 on other architectures.
+        #[allow(clippy::useless_conversion)]
+        if rustix::fs::statfs(usual).is_ok_and(|fs| i64::from(fs.f_type) == CGROUP2_SUPER_MAGIC) {
+            return Ok(PathBuf::from(usual));
+        }
+    }
     let mountinfo =
-        fs::read_to_string("/proc/self/mountinfo").map_err(|e| Lack::io("cannot read /proc/self/mountinfo", e))?;
-    let mount = parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?;
-    let cgroup = fs::read_to_string("/proc/self/cgroup").map_err(|e| Lack::io("cannot read /proc/self/cgroup", e))?;
+        read_kernel_text("/proc/self/mountinfo").map_err(|e| Lack::io("cannot read /proc/self/mountinfo", e))?;
+    Ok(parse_cgroup2_mount(&mountinfo).ok_or("no cgroup2 mount in /proc/self/mountinfo")?)
+}
+
+fn discover() -> Result<CgroupHost, Lack> {
+    let mount = cgroup2_mount()?;
+    let cgroup = read_kernel_text("/proc/self/cgroup").map_err(|e| Lack::io("cannot read /proc/self/cgroup", e))?;
     let own = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
     let at = |own: &str| {
         let rel = own.trim_start_matches('/');
@@ -71,7 +88,7 @@ fn discover() -> Result<CgroupHost, Lack> {
     let short = if rustix::fs::access(&base, rustix::fs::Access::WRITE_OK).is_err() {
         Some("is not writable".to_string())
     } else {
-        let given = fs::read_to_string(base.join("cgroup.controllers")).unwrap_or_default();
+        let given = read_kernel_text(base.join("cgroup.controllers")).unwrap_or_default();
         let missing: Vec<&str> =
             ["memory", "pids", "cpu"].into_iter().filter(|c| !given.split_whitespace().any(|g| g == *c)).collect();
         let user_unit = own.contains("/user@") && !rustix::process::getuid().is_root();
@@ -85,7 +102,7 @@ fn discover() -> Result<CgroupHost, Lack> {
     match delegated() {
         Ok(unit) => {
             let cgroup =
-                fs::read_to_string("/proc/self/cgroup").map_err(|e| Lack::io("cannot read /proc/self/cgroup", e))?;
+                read_kernel_text("/proc/self/cgroup").map_err(|e| Lack::io("cannot read /proc/self/cgroup", e))?;
             let own_now = parse_own_cgroup(&cgroup).ok_or("no cgroup v2 (0::) line in /proc/self/cgroup")?;
             let origin = format!("{unit}, a transient scope with Delegate=yes from systemd, since {own} {short}");
             tracing::info!(unit = %unit, why = %short, "systemd delegated a scope to the owner");

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use rustix::fs::{Mode, OFlags};
 
 use crate::limits::Limits;
+use crate::sys::linux::read_kernel_text;
 
 /// A v1 hierarchy we can create directories in.
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ pub(crate) fn v1_hierarchies() -> &'static [V1Hierarchy] {
     static V1: OnceLock<Vec<V1Hierarchy>> = OnceLock::new();
     V1.get_or_init(|| {
         let (Ok(mountinfo), Ok(own)) =
-            (fs::read_to_string("/proc/self/mountinfo"), fs::read_to_string("/proc/self/cgroup"))
+            (read_kernel_text("/proc/self/mountinfo"), read_kernel_text("/proc/self/cgroup"))
         else {
             return Vec::new();
         };

@@ -127,7 +127,6 @@ impl Cgroup {
             return Ok(cg);
         }
         let host = host()?;
-        sweep_stale_once(&host.base);
         Self::create_in(&host.base).map_err(|e| match &host.undelegated {
             None => Lack::io(format!("cannot create a cgroup under {}", host.base.display()), e),
             Some(why) => Lack::io(format!("cannot create a cgroup under {} ({why})", host.base.display()), e),
@@ -169,10 +168,11 @@ impl Cgroup {
     /// its copy of our table (see `clone3::fd_floor`; `procs` only where a child joins
     /// through it, and then the child gets a copy of the whole table).
     fn new(path: PathBuf, dir: OwnedFd, procs: OwnedFd, kill: Option<OwnedFd>) -> io::Result<Cgroup> {
-        use super::clone3::above_floor;
-        let (dir, procs, kill) = (above_floor(dir), above_floor(procs), kill.map(above_floor));
-        let events = above_floor(open_read(&path.join("cgroup.events"))?);
-        let cpu_stat = open_read(&path.join("cpu.stat")).ok().map(above_floor);
+        let floor = super::clone3::fd_floor();
+        let up = |fd| super::clone3::move_above(fd, floor);
+        let (dir, procs, kill) = (up(dir), up(procs), kill.map(up));
+        let events = up(open_read(&path.join("cgroup.events"))?);
+        let cpu_stat = open_read(&path.join("cpu.stat")).ok().map(up);
         Ok(Cgroup {
             path,
             dir,
@@ -503,6 +503,11 @@ impl Cgroup {
 /// Removes a cgroup directory and any left inside it (a nested corral's, whose owner
 /// died with ours), deepest first: Linux refuses to remove a cgroup with children.
 fn remove_dir_tree(path: &Path) -> io::Result<()> {
+    // Almost always there is nothing inside: one rmdir, no listing.
+    match fs::remove_dir(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) || e.raw_os_error() == Some(libc::ENOTEMPTY) => {}
+        done => return done,
+    }
     for entry in fs::read_dir(path)?.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             match remove_dir_tree(&entry.path()) {
@@ -528,10 +533,13 @@ fn parent_dir_fd(dir: &Path) -> Result<&'static OwnedFd, Lack> {
 
 /// Once per process: kill and remove `corral-<pid>-<n>` directories whose owner no
 /// longer exists (an owner that died before its warden could clean up, or one
-/// without a warden). A directory of a live process is never touched.
-fn sweep_stale_once(base: &Path) {
+/// without a warden). A directory of a live process is never touched. Called after
+/// the owner's first spawn into a cgroup, so that it is done while that child runs
+/// rather than before it starts (a one-shot `corral run` then pays nothing for it).
+pub(crate) fn sweep_stale_once() {
     static SWEPT: OnceLock<()> = OnceLock::new();
     SWEPT.get_or_init(|| {
+        let Ok(base) = host().map(|h| &h.base) else { return };
         let Ok(entries) = fs::read_dir(base) else { return };
         // One look in /proc per owner, however many directories it has (a busy owner
         // has dozens).

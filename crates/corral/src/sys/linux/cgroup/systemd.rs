@@ -78,6 +78,6 @@ fn start_scope() -> Result<String, String> {
 
 /// Whether this process is in `unit`'s cgroup now.
 fn in_unit(unit: &str) -> bool {
-    std::fs::read_to_string("/proc/self/cgroup")
+    crate::sys::linux::read_kernel_text("/proc/self/cgroup")
         .is_ok_and(|c| c.lines().any(|l| l.starts_with("0::") && l.trim_end().ends_with(&format!("/{unit}"))))
 }
