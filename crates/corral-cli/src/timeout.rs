@@ -461,31 +461,44 @@ fn fail(msg: &str) -> u8 {
     EXIT_CANCELED
 }
 
+/// The next forwarded signal to arrive; `None` once every stream has ended.
+async fn next_signal(streams: &mut [(Signal, tokio::signal::unix::Signal)]) -> Option<Signal> {
+    std::future::poll_fn(|cx| {
+        let mut open = false;
+        for (sig, stream) in streams.iter_mut() {
+            match stream.poll_recv(cx) {
+                std::task::Poll::Ready(Some(())) => return std::task::Poll::Ready(Some(*sig)),
+                std::task::Poll::Ready(None) => {}
+                std::task::Poll::Pending => open = true,
+            }
+        }
+        if open {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(None)
+        }
+    })
+    .await
+}
+
 async fn run(o: Opts, ignored: u64) -> u8 {
     // A caller that ignores SIGCHLD would have our children reaped by the kernel: a
     // handler of our own undoes that (the command gets the default, as with GNU).
     let _chld = signal(SignalKind::child());
-    let (tx, mut received) = tokio::sync::mpsc::unbounded_channel();
+    // One stream per forwarded signal, all polled by the loop below (no task and no
+    // channel per signal: there are 46 of them on Linux).
+    let mut streams = Vec::new();
     for sig in forwarded() {
         // A signal the caller ignores stays ignored, here and in the command (corral's
         // spawn keeps ignored dispositions, SIGPIPE's as the caller left it).
         if ignored & (1u64 << (sig.as_raw() - 1)) != 0 {
             continue;
         }
-        let mut stream = match signal(SignalKind::from_raw(sig.as_raw())) {
-            Ok(s) => s,
+        match signal(SignalKind::from_raw(sig.as_raw())) {
+            Ok(s) => streams.push((sig, s)),
             Err(e) => return fail(&format!("cannot handle {sig}: {e}")),
-        };
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while stream.recv().await.is_some() {
-                if tx.send(sig).is_err() {
-                    break;
-                }
-            }
-        });
+        }
     }
-    drop(tx);
 
     let grace = o.kill_after.unwrap_or(OWNER_DEATH_GRACE);
     let mut builder = Group::builder().owner_death_grace(grace);
@@ -547,7 +560,7 @@ async fn run(o: Opts, ignored: u64) -> u8 {
                 let _ = if o.foreground { child.kill() } else { group.kill() };
                 continue;
             }
-            sig = received.recv(), if signals_open => match sig {
+            sig = next_signal(&mut streams), if signals_open => match sig {
                 None => { signals_open = false; continue; }
                 Some(Signal::Alrm) => { timed_out = true; deadline = None; o.signal }
                 Some(sig) => Some(sig),
