@@ -48,8 +48,8 @@ impl Env {
         self.pairs.push((key.to_owned(), value.to_owned()));
     }
 
-    /// The `KEY=VALUE` entries, for `execve`.
-    #[cfg(unix)]
+    /// The `KEY=VALUE` entries, for `execve` (Linux's fast path).
+    #[cfg(target_os = "linux")]
     pub fn entries(&self) -> &[std::ffi::CString] {
         &self.entries
     }

@@ -197,6 +197,27 @@ mod tests {
         assert_eq!(unescape_mountinfo("end\\04"), "end\\04");
     }
 
+    /// The `statfs` shortcut names a cgroup2 mount point of the mount table, on this
+    /// host (a host without cgroup2 gives neither).
+    #[test]
+    fn the_usual_places_agree_with_the_mount_table() {
+        let table = read_kernel_text("/proc/self/mountinfo").unwrap();
+        let cgroup2_mounts: Vec<String> = table
+            .lines()
+            .filter_map(|l| l.split_once(" - "))
+            .filter(|(_, right)| right.starts_with("cgroup2 "))
+            .filter_map(|(left, _)| left.split_whitespace().nth(4).map(unescape_mountinfo))
+            .collect();
+        match cgroup2_mount() {
+            Ok(found) => assert!(
+                cgroup2_mounts.iter().any(|m| found.to_str() == Some(m)),
+                "{} is not a cgroup2 mount in:\n{table}",
+                found.display()
+            ),
+            Err(e) => assert!(cgroup2_mounts.is_empty(), "{e}"),
+        }
+    }
+
     #[test]
     fn reads_our_own_v2_cgroup() {
         let text = "4:memory:/x\n0::/user.slice/app.scope\n";
