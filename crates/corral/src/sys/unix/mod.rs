@@ -103,7 +103,7 @@ pub(crate) fn all_procs() -> io::Result<Vec<ProcStat>> {
 pub(crate) fn proc_rss_sum(pids: &[u32]) -> Option<u64> {
     let mut total = 0;
     for pid in pids {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let Ok(status) = crate::sys::linux::read_kernel_text(format!("/proc/{pid}/status")) else { continue };
         let kb: u64 = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))

@@ -242,13 +242,13 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<(), String> {
 
 /// Reads one `key value` line of a flat-keyed cgroup file.
 pub(crate) fn read_key(path: &Path, key: &str) -> Option<u64> {
-    let text = fs::read_to_string(path).ok()?;
+    let text = read_kernel_text(path).ok()?;
     text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// Reads a single-number cgroup file.
 pub(crate) fn read_number(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+    read_kernel_text(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]

@@ -251,8 +251,7 @@ impl Cgroup {
 
     /// The pids in `cgroup.procs`.
     pub fn pids(&self) -> io::Result<Vec<u32>> {
-        let text = fs::read_to_string(self.path.join("cgroup.procs"))?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        procs_in(&self.path)
     }
 
     /// `populated` from `cgroup.events`: whether any live process is in the subtree.
@@ -386,7 +385,7 @@ impl Cgroup {
         deadline: Option<tokio::time::Instant>,
         done: impl Fn(&str) -> bool,
     ) -> io::Result<bool> {
-        let events = self.path.join("cgroup.events");
+        let mut buf = [0u8; 256];
         let watch = self.watch_events(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
         // SAFETY: the AsyncFd takes the OwnedFd itself, so the descriptor stays open and
         // the same for the AsyncFd's whole life.
@@ -394,13 +393,13 @@ impl Cgroup {
             .map_err(|e| e.into_parts().1)?;
         // Watch first, then check, so no change is missed.
         loop {
-            if done(&fs::read_to_string(&events)?) {
+            if done(pread_text(&self.events, &mut buf)?) {
                 return Ok(true);
             }
             let mut ready = match deadline {
                 Some(d) => match tokio::time::timeout_at(d, afd.readable()).await {
                     Ok(r) => r?,
-                    Err(_) => return Ok(done(&fs::read_to_string(&events)?)),
+                    Err(_) => return Ok(done(pread_text(&self.events, &mut buf)?)),
                 },
                 None => afd.readable().await?,
             };
@@ -576,6 +575,13 @@ pub(crate) fn sweep_stale_once() {
             }
         }
     });
+}
+
+/// The processes in a cgroup directory itself (not in its children), from its
+/// `cgroup.procs`.
+pub(super) fn procs_in(dir: &Path) -> io::Result<Vec<u32>> {
+    let text = super::read_kernel_text(dir.join("cgroup.procs"))?;
+    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
 /// The owner pid in a `corral-<pid>-<n>` name.

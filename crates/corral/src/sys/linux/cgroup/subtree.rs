@@ -82,7 +82,7 @@ pub(crate) fn enable(controller: &str) -> Result<(), String> {
     // the threaded ones (cpu, pids) and then refuses every process to its new
     // children (EOPNOTSUPP): so the owner leaves first, whichever is asked. The real
     // root (no cgroup.type) is exempt from the rule.
-    if base.join("cgroup.type").exists() && !procs(base).unwrap_or_default().is_empty() {
+    if base.join("cgroup.type").exists() && !super::procs_in(base).unwrap_or_default().is_empty() {
         move_owner(base, &mut moved)?;
     }
     match write_control(&subtree, controller) {
@@ -108,7 +108,7 @@ fn move_owner(base: &Path, moved: &mut Option<PathBuf>) -> Result<(), String> {
     }
     let ours: Vec<u32> =
         [Some(std::process::id()), super::super::warden::started().map(|w| w.pid)].into_iter().flatten().collect();
-    let present = procs(base).map_err(|e| format!("{busy}, and its cgroup.procs cannot be read: {e}"))?;
+    let present = super::procs_in(base).map_err(|e| format!("{busy}, and its cgroup.procs cannot be read: {e}"))?;
     if let Some(stranger) = present.iter().find(|p| !ours.contains(p)) {
         return Err(format!(
             "{busy}: {} of them not this owner's (pid {stranger} among them), and corral moves only its own",
@@ -131,14 +131,9 @@ fn move_owner(base: &Path, moved: &mut Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// The processes in a cgroup itself (not in its children).
-fn procs(cgroup: &Path) -> io::Result<Vec<u32>> {
-    Ok(fs::read_to_string(cgroup.join("cgroup.procs"))?.lines().filter_map(|l| l.trim().parse().ok()).collect())
-}
-
 /// Whether a space-separated controller list file names `controller`.
 fn listed(file: &Path, controller: &str) -> bool {
-    fs::read_to_string(file).is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
+    crate::sys::linux::read_kernel_text(file).is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
 }
 
 fn write_control(subtree: &Path, controller: &str) -> io::Result<()> {
