@@ -693,6 +693,10 @@ impl Command {
     /// `KEY=VALUE` C string per variable, ready for `execve` (no sorted copy, no
     /// second conversion at spawn time).
     pub(crate) fn resolved_env(&self) -> Env {
+        if matches!(self.inherit, Inherit::All) && self.env.is_empty() {
+            // Nothing changed: the owner's environment goes through as it stands.
+            return Env::inherited();
+        }
         let mut env = Env::default();
         // `validate` refused NUL bytes and '=' in the caller's variables.
         let mut push = |k: &OsStr, v: &OsStr| env.push(k, v);

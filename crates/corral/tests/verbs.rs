@@ -125,6 +125,17 @@ async fn environment_set_remove_clear_and_allow() {
     let mut lines: Vec<String> = allowed.lines().map(String::from).collect();
     lines.sort();
     assert_eq!(lines, vec!["B=2".to_string(), format!("HOME={home}")]);
+    // Nothing changed: the child gets the owner's whole environment (passed through
+    // as it stands, like std's children), every variable and no other.
+    let sorted = |text: &[u8]| {
+        let mut v: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        v.sort();
+        v.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()
+    };
+    let stds = std::process::Command::new("/usr/bin/env").output().unwrap().stdout;
+    let ours = Command::new("/usr/bin/env").output().await.unwrap().stdout;
+    assert!(stds.len() > 20, "the test runner has an environment");
+    assert_eq!(sorted(&ours), sorted(&stds));
 }
 
 #[tokio::test]

@@ -293,6 +293,7 @@ impl Container {
             #[cfg(target_os = "linux")]
             Container::Cgroup(cg) => {
                 let spawned = unix::spawn::spawn(req, cg.placement());
+                cg.entered();
                 linux::cgroup::sweep_stale_once();
                 spawned
             }

@@ -12,9 +12,13 @@ use crate::signal::Signal;
 
 /// A child's whole environment, resolved by the layer above, held in the form the
 /// platform's spawn takes: `KEY=VALUE` C strings for `execve` on Unix (built once,
-/// not again at spawn time), name and value pairs on Windows.
+/// not again at spawn time), name and value pairs on Windows; or, when the command
+/// changes nothing, the owner's own environment as it stands at the spawn, passed
+/// through without a copy (as `std::process::Command` does).
 #[derive(Debug, Default)]
 pub(crate) struct Env {
+    /// The owner's environment, unchanged: the entries are empty.
+    inherited: bool,
     #[cfg(unix)]
     entries: Vec<std::ffi::CString>,
     #[cfg(not(unix))]
@@ -26,9 +30,28 @@ impl Env {
     #[cfg(all(test, unix))]
     pub const fn empty() -> Env {
         #[cfg(unix)]
-        return Env { entries: Vec::new() };
+        return Env { inherited: false, entries: Vec::new() };
         #[cfg(not(unix))]
-        return Env { pairs: Vec::new() };
+        return Env { inherited: false, pairs: Vec::new() };
+    }
+
+    /// The owner's own environment, whatever it is when the child starts.
+    pub fn inherited() -> Env {
+        Env { inherited: true, ..Env::default() }
+    }
+
+    /// Whether this is the owner's own environment, passed through.
+    #[cfg(windows)]
+    pub fn is_inherited(&self) -> bool {
+        self.inherited
+    }
+
+    /// Gives a `std` command this environment: nothing to do for the owner's own,
+    /// else exactly these variables.
+    pub fn apply(&self, c: &mut std::process::Command) {
+        if !self.inherited {
+            c.env_clear().envs(self.pairs());
+        }
     }
 
     /// Adds `key=value`; the caller has refused NUL bytes and `=` in names.
@@ -48,13 +71,15 @@ impl Env {
         self.pairs.push((key.to_owned(), value.to_owned()));
     }
 
-    /// The `KEY=VALUE` entries, for `execve` (Linux's fast path).
+    /// The `KEY=VALUE` entries, for `execve` (Linux's fast path); `None` for the
+    /// owner's own environment.
     #[cfg(target_os = "linux")]
-    pub fn entries(&self) -> &[std::ffi::CString] {
-        &self.entries
+    pub fn entries(&self) -> Option<&[std::ffi::CString]> {
+        (!self.inherited).then_some(&self.entries[..])
     }
 
-    /// The entries as name and value.
+    /// The entries as name and value (none for the owner's own environment: see
+    /// [`is_inherited`](Self::is_inherited)).
     pub fn pairs(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
         #[cfg(unix)]
         return self.entries.iter().filter_map(|e| {
@@ -68,7 +93,8 @@ impl Env {
     }
 
     /// The value of `name`, if set (names compare as the platform compares them:
-    /// exactly on Unix, case-insensitively on Windows).
+    /// exactly on Unix, case-insensitively on Windows); `None` for the owner's own
+    /// environment, which the caller reads with `std::env::var_os`.
     pub fn get(&self, name: &str) -> Option<&OsStr> {
         self.pairs().find(|(k, _)| same_name(k, name)).map(|(_, v)| v)
     }

@@ -112,13 +112,20 @@ static NO_UNSHARE: AtomicBool = AtomicBool::new(false);
 /// one below the floor (the owner's own, inheritable ones included); only an owner
 /// with more than `floor` descriptors of its own open sees a difference: an
 /// inheritable one at or above it is not inherited.
+///
+/// Looked up once per process (a `prlimit64` per spawn was measurable): a limit
+/// lowered later below the floor only makes moves up fail, which leave a descriptor
+/// where it is, and a limit raised later keeps the floor it had.
 pub(crate) fn fd_floor() -> Option<c_int> {
-    let cur = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
-    match cur {
-        2048.. => Some(1024),
-        256.. => Some((cur / 2) as c_int),
-        _ => None,
-    }
+    static FLOOR: std::sync::OnceLock<Option<c_int>> = std::sync::OnceLock::new();
+    *FLOOR.get_or_init(|| {
+        let cur = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+        match cur {
+            2048.. => Some(1024),
+            256.. => Some((cur / 2) as c_int),
+            _ => None,
+        }
+    })
 }
 
 /// A second descriptor for `fd`, at [`fd_floor`] or above where there is room.
@@ -174,8 +181,9 @@ pub(crate) struct Request<'a> {
     pub program: &'a Path,
     pub arg0: &'a OsStr,
     pub args: &'a [std::ffi::OsString],
-    /// `KEY=VALUE` entries.
-    pub env: &'a [CString],
+    /// `KEY=VALUE` entries; `None`: the owner's own environment (`environ`) as it
+    /// stands at the call.
+    pub env: Option<&'a [CString]>,
     pub cwd: Option<&'a Path>,
     /// The cgroup v2 directory the child is born in.
     pub cgroup: Option<BorrowedFd<'a>>,
@@ -206,7 +214,7 @@ impl<'a> Request<'a> {
             program,
             arg0: program.as_os_str(),
             args: &[],
-            env: &[],
+            env: Some(&[]),
             cwd: None,
             cgroup: None,
             join: &[],
@@ -318,6 +326,20 @@ fn cstring(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte"))
 }
 
+/// The owner's environment as libc holds it (`environ`), for a child that inherits it
+/// unchanged: passed through as `std::process::Command` does, with no copy. As with
+/// libc's `getenv`, a thread that changes the environment meanwhile (`setenv`,
+/// `std::env::set_var`, which Rust documents as unsound beside other threads) races
+/// with the read.
+fn owner_environ() -> *const *const c_char {
+    extern "C" {
+        static environ: *const *const c_char;
+    }
+    // SAFETY: reads libc's `environ` pointer (a plain global that libc keeps valid and
+    // NULL-terminated); the child's `execve` reads the array it points to.
+    unsafe { environ }
+}
+
 /// Starts the child. See the module documentation.
 pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
     let path = cstring(req.program.as_os_str()).map_err(Failure::Setup)?;
@@ -327,7 +349,10 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         strings.push(cstring(a).map_err(Failure::Setup)?);
     }
     let argv: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
-    let envp: Vec<*const c_char> = req.env.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+    let envp: Vec<*const c_char> = match req.env {
+        Some(env) => env.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect(),
+        None => Vec::new(),
+    };
     let cwd = req.cwd.map(|c| cstring(c.as_os_str())).transpose().map_err(Failure::Setup)?;
     let join: Vec<c_int> = req.join.iter().map(|fd| fd.as_raw_fd()).collect();
     let stdio = req.stdio.map(|s| match s {
@@ -358,7 +383,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
     let plan = Plan {
         path: path.as_ptr(),
         argv: argv.as_ptr(),
-        envp: envp.as_ptr(),
+        envp: if req.env.is_some() { envp.as_ptr() } else { owner_environ() },
         cwd: cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
         stdio: stdio_fds,
         join: join.as_ptr(),
@@ -376,8 +401,9 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         umask: req.resources.umask.map_or(-1, |m| m as c_int),
         ioprio: req.resources.ioprio.map_or(-1, |p| p as c_int),
         cpus: req.resources.cpus.as_deref().map_or(std::ptr::null(), |s| s as *const libc::cpu_set_t),
+        // Only the parent-death signal needs it (the child compares its parent with it).
         // SAFETY: getpid has no preconditions and cannot fail.
-        parent_pid: unsafe { libc::getpid() },
+        parent_pid: if req.parent_death_signal != 0 { unsafe { libc::getpid() } } else { 0 },
         unshare_below,
         entered: AtomicBool::new(false),
         failed_step: AtomicU32::new(0),

@@ -92,14 +92,19 @@ impl Child {
     pub async fn wait(&mut self) -> io::Result<Exit> {
         #[cfg(target_os = "linux")]
         if self.pidfd.is_some() {
+            let direct = self.reaps_directly();
             loop {
                 use std::os::fd::AsFd;
                 let fd = self.pidfd.as_mut().expect("checked above").registered()?;
                 let mut ready = fd.readable().await?;
-                match crate::sys::linux::pidfd::peek(fd.get_ref().as_fd())? {
+                let exited = match direct {
+                    true => crate::sys::linux::pidfd::try_reap(fd.get_ref().as_fd())?,
+                    false => crate::sys::linux::pidfd::peek(fd.get_ref().as_fd())?,
+                };
+                match exited {
                     Some(r) => {
                         drop(ready);
-                        return Ok(self.finish(r));
+                        return Ok(self.finished(r, direct));
                     }
                     None => ready.clear_ready(),
                 }
@@ -130,8 +135,31 @@ impl Child {
     /// of the hold.
     #[cfg(target_os = "linux")]
     fn finish_if_exited(&mut self) -> io::Result<Option<Exit>> {
+        let direct = self.reaps_directly();
         let fd = self.pidfd.as_ref().expect("callers check for a pidfd");
-        Ok(crate::sys::linux::pidfd::peek(fd.fd())?.map(|r| self.finish(r)))
+        let exited = match direct {
+            true => crate::sys::linux::pidfd::try_reap(fd.fd())?,
+            false => crate::sys::linux::pidfd::peek(fd.fd())?,
+        };
+        Ok(exited.map(|r| self.finished(r, direct)))
+    }
+
+    /// Whether the exit is read by reaping at once (one `waitid`): nothing else needs
+    /// the child unreaped (no hold) or reaps it (no tokio handle). Otherwise the exit
+    /// is read with `WNOWAIT` first and [`finish`](Self::finish) lets go.
+    #[cfg(target_os = "linux")]
+    fn reaps_directly(&self) -> bool {
+        self.hold.is_none() && self.tokio.is_none()
+    }
+
+    /// The exit `r` has been read: by reaping (`reaped`), else without.
+    #[cfg(target_os = "linux")]
+    fn finished(&mut self, r: crate::sys::linux::pidfd::Reaped, reaped: bool) -> Exit {
+        if !reaped {
+            return self.finish(r);
+        }
+        self.ended();
+        exit_of(r)
     }
 
     /// The child has exited with `r` (read without reaping): reap it, or let go of

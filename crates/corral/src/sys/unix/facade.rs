@@ -198,7 +198,8 @@ pub(crate) fn open_input(path: &Path) -> io::Result<OwnedPipe> {
 pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<u32> {
     use std::os::unix::process::CommandExt;
     let mut c = std::process::Command::new(req.program);
-    c.arg0(req.arg0).args(req.args).env_clear().envs(req.env.pairs());
+    c.arg0(req.arg0).args(req.args);
+    req.env.apply(&mut c);
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
     }

@@ -275,10 +275,8 @@ fn portable(
     resources: &super::resources::RawResources,
 ) -> Result<Spawned, SpawnFailure> {
     let mut c = tokio::process::Command::new(req.program);
-    c.arg0(req.arg0).args(req.args).env_clear().kill_on_drop(false);
-    for (key, value) in req.env.pairs() {
-        c.env(key, value);
-    }
+    c.arg0(req.arg0).args(req.args).kill_on_drop(false);
+    req.env.apply(c.as_std_mut());
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
     }

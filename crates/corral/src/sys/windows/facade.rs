@@ -150,7 +150,8 @@ pub(crate) fn spawn_detached(req: super::super::SpawnRequest<'_>) -> io::Result<
     use std::os::windows::process::CommandExt;
     use windows_sys::Win32::System::Threading::{CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS};
     let mut c = std::process::Command::new(req.program);
-    c.args(req.args).env_clear().envs(req.env.pairs()).creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+    c.args(req.args).creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+    req.env.apply(&mut c);
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
     }

@@ -8,7 +8,7 @@
 //! which std cannot pass either: `spawn_on_console` calls `CreateProcessW` itself,
 //! with the same suspended, assigned, resumed order.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::windows::ffi::OsStrExt;
 use std::os::windows::io::{FromRawHandle, OwnedHandle};
@@ -40,7 +40,8 @@ pub(super) fn spawn(mut req: SpawnRequest<'_>, job: &Job) -> Result<Spawned, Spa
         return spawn_on_console(&req, console, job);
     }
     let mut c = tokio::process::Command::new(req.program);
-    c.args(req.args).env_clear().envs(req.env.pairs()).kill_on_drop(false);
+    c.args(req.args).kill_on_drop(false);
+    req.env.apply(c.as_std_mut());
     c.creation_flags(CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP);
     if let Some(dir) = req.cwd {
         c.current_dir(dir);
@@ -262,9 +263,12 @@ fn push_arg(line: &mut Vec<u16>, arg: &OsStr, force_quotes: bool) {
 /// The environment block: `NAME=value` wide strings sorted by name (case-insensitively,
 /// as Windows keeps them), each NUL-terminated, and one more NUL.
 fn environment_block(req: &SpawnRequest<'_>) -> Vec<u16> {
-    let mut pairs: Vec<(Vec<u16>, &OsStr)> = req
-        .env
-        .pairs()
+    let owners: Vec<(OsString, OsString)> =
+        if req.env.is_inherited() { std::env::vars_os().collect() } else { Vec::new() };
+    let mut pairs: Vec<(Vec<u16>, &OsStr)> = owners
+        .iter()
+        .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+        .chain(req.env.pairs())
         .map(|(k, v)| (k.encode_wide().collect::<Vec<u16>>(), v))
         .filter(|(k, v)| !k.contains(&0) && !v.encode_wide().any(|c| c == 0))
         .collect();

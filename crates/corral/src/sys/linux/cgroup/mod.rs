@@ -64,6 +64,14 @@ pub(crate) struct Cgroup {
     /// groups used, subtracted from this group's CPU time. `None` for a reused
     /// directory of a group created without stats (its CPU time is then unknown).
     cpu_base_usec: Option<u64>,
+    /// How many times a process was put in (a spawn returned, an adoption was
+    /// written), and that count when `cgroup.events` last said `populated 0`: while
+    /// the two agree nothing can be inside (only our spawns and adoptions put
+    /// processes in), and [`populated`](Self::populated) answers without a read. The
+    /// count goes up only once the process is in, so a read that raced a spawn never
+    /// vouches for it.
+    entered: AtomicU64,
+    empty_at: AtomicU64,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -79,13 +87,13 @@ const PIDFD_WAIT_MAX: usize = 64;
 /// if the owner dies, and an exit handler at a normal exit.
 static POOL: std::sync::Mutex<Vec<Cgroup>> = std::sync::Mutex::new(Vec::new());
 /// How many idle directories to keep: enough for the owner's peak of concurrent
-/// groups (up to 64), but never more than 1/64 of its descriptor limit's worth (each
-/// keeps five files open), and at least 8.
+/// groups (up to 128), but never more than 1/32 of its descriptor limit's worth
+/// (each keeps five files open), and at least 8.
 fn pool_cap() -> usize {
     static CAP: OnceLock<usize> = OnceLock::new();
     *CAP.get_or_init(|| {
         let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
-        (nofile / (64 * 5)).clamp(8, 64) as usize
+        (nofile / (32 * 5)).clamp(8, 128) as usize
     })
 }
 
@@ -187,7 +195,15 @@ impl Cgroup {
             froze: Default::default(),
             killed: Default::default(),
             cpu_base_usec: Some(0),
+            entered: AtomicU64::new(0),
+            empty_at: AtomicU64::new(u64::MAX),
         })
+    }
+
+    /// A spawn into this group returned or an adoption was written (whether or not
+    /// it succeeded): a process may be inside now.
+    pub fn entered(&self) {
+        self.entered.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Hands this cgroup's kill handle to the warden, so it dies with its owner.
@@ -217,6 +233,7 @@ impl Cgroup {
     }
 
     fn create_in(base: &Path) -> io::Result<Cgroup> {
+        pin_base_procs(base);
         let name = format!("corral-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
         let path = base.join(name);
         fs::create_dir(&path)?;
@@ -256,8 +273,16 @@ impl Cgroup {
 
     /// `populated` from `cgroup.events`: whether any live process is in the subtree.
     pub fn populated(&self) -> io::Result<bool> {
+        let entered = self.entered.load(Ordering::Acquire);
+        if self.empty_at.load(Ordering::Acquire) == entered {
+            return Ok(false);
+        }
         let mut buf = [0u8; 256];
-        Ok(pread_text(&self.events, &mut buf)?.lines().any(|l| l.trim() == "populated 1"))
+        let populated = pread_text(&self.events, &mut buf)?.lines().any(|l| l.trim() == "populated 1");
+        if !populated {
+            self.empty_at.store(entered, Ordering::Release);
+        }
+        Ok(populated)
     }
 
     /// Signals every member, sweeping `cgroup.procs` again until a pass finds no
@@ -366,11 +391,14 @@ impl Cgroup {
 
     /// Moves an existing process (and its threads) into this group and its limit directories.
     pub fn adopt(&self, pid: u32) -> io::Result<()> {
-        for d in &self.limits.v1 {
-            rustix::io::write(&d.procs, pid.to_string().as_bytes())?;
-        }
-        rustix::io::write(&self.procs, pid.to_string().as_bytes())?;
-        Ok(())
+        let written = (|| {
+            for d in &self.limits.v1 {
+                rustix::io::write(&d.procs, pid.to_string().as_bytes())?;
+            }
+            rustix::io::write(&self.procs, pid.to_string().as_bytes())
+        })();
+        self.entered();
+        Ok(written.map(|_| ())?)
     }
 
     /// Waits for `populated 0` through inotify on `cgroup.events` (the kernel sends at
@@ -530,6 +558,21 @@ fn parent_dir_fd(dir: &Path) -> Result<&'static OwnedFd, Lack> {
     Ok(DIR.get_or_init(|| fd))
 }
 
+/// Keeps `<base>/cgroup.procs` open (`O_PATH`) for the life of the process. Every
+/// `clone3(CLONE_INTO_CGROUP)` checks that the owner may write the `cgroup.procs` of
+/// the common ancestor of its own cgroup and the target, which is the base (the owner
+/// lives in it or in its `corral.owner`), by looking up that file's inode; kernfs
+/// frees an inode as soon as nothing holds it, so without this every spawn allocated
+/// and initialised it anew (found in `perf record` of 64 concurrent runs).
+fn pin_base_procs(base: &Path) {
+    static PINNED: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    PINNED.get_or_init(|| {
+        rustix::fs::open(base.join("cgroup.procs"), OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .ok()
+            .map(super::clone3::above_floor)
+    });
+}
+
 /// Once per process: kill and remove `corral-<pid>-<n>` directories whose owner no
 /// longer exists (an owner that died before its warden could clean up, or one
 /// without a warden). A directory of a live process is never touched. Called after
@@ -654,6 +697,7 @@ mod tests {
             resources: &NO_RESOURCES,
         };
         let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
+        cg.entered();
         let mut line = String::new();
         let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
         tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await.unwrap();
@@ -668,6 +712,51 @@ mod tests {
         }
         cg.remove().unwrap();
         assert!(!cg.path().exists());
+    }
+
+    /// A group seen empty remembers it (no second read of `cgroup.events`) only until
+    /// a process is put in: the next spawn's child is seen, and killed.
+    #[tokio::test]
+    async fn a_group_seen_empty_sees_the_next_member() {
+        static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
+        static NO_RESOURCES: crate::resources::ProcessResources = crate::resources::ProcessResources::none();
+        let mut created = None;
+        if !crate::sys::feature::require("cgroup-v2", || {
+            created = Some(Cgroup::create(false, true).map_err(|e| e.to_string())?);
+            Ok(())
+        }) {
+            return;
+        }
+        let cg = created.expect("the check created it");
+        assert!(!cg.populated().unwrap(), "a new directory is empty");
+        assert!(!cg.kill().unwrap(), "nothing to kill in an empty group");
+        let args = ["1000".into()];
+        let req = crate::sys::SpawnRequest {
+            program: Path::new("/bin/sleep"),
+            arg0: "sleep".as_ref(),
+            args: &args,
+            env: &NO_ENV,
+            cwd: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            stdin: crate::sys::ChildIo::Null,
+            stdout: crate::sys::ChildIo::Null,
+            stderr: crate::sys::ChildIo::Null,
+            pty_slave: None,
+            parent_death_signal: None,
+            foreground_terminal: false,
+            resources: &NO_RESOURCES,
+        };
+        let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
+        cg.entered();
+        let pid = child.child.pid();
+        assert!(cg.populated().unwrap(), "the new member is seen");
+        assert!(cg.kill().unwrap(), "the new member is killed");
+        assert!(cg.wait_empty(Some(Duration::from_secs(10))).await.unwrap());
+        child.child.wait().await.unwrap();
+        assert!(!is_live(pid), "{pid} survived");
+        cg.remove().unwrap();
     }
 
     fn is_live(pid: u32) -> bool {
