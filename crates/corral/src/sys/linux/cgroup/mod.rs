@@ -663,39 +663,54 @@ fn drain(fd: &OwnedFd) {
 mod tests {
     use super::*;
 
-    /// The teardown for kernels before 5.14 (no `cgroup.kill`): freeze, then SIGKILL
-    /// every member until none is left. Forced here by dropping the kill fd.
-    #[tokio::test]
-    async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
+    /// A group directory of our own, or `None` (the test skips) where the host has no
+    /// cgroup v2 we can use.
+    fn new_group(stats: bool, fresh: bool) -> Option<Cgroup> {
+        let mut created = None;
+        crate::sys::feature::require("cgroup-v2", || {
+            created = Some(Cgroup::create(stats, fresh).map_err(|e| e.to_string())?);
+            Ok(())
+        })
+        .then(|| created.expect("the check created it"))
+    }
+
+    /// `program` with `args`, no environment, stdin from /dev/null, stdout as given
+    /// and stderr inherited.
+    fn request<'a>(
+        program: &'a str,
+        args: &'a [std::ffi::OsString],
+        stdout: crate::sys::ChildIo,
+    ) -> crate::sys::SpawnRequest<'a> {
         static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
         static NO_RESOURCES: crate::resources::ProcessResources = crate::resources::ProcessResources::none();
-        let mut created = None;
-        if !crate::sys::feature::require("cgroup-v2", || {
-            created = Some(Cgroup::create(true, false).map_err(|e| e.to_string())?);
-            Ok(())
-        }) {
-            return;
-        }
-        let mut cg = created.expect("the check created it");
-        cg.kill = None;
-        let args = ["-c".into(), "sleep 1000 & sleep 1000 & echo started; wait".into()];
-        let req = crate::sys::SpawnRequest {
-            program: Path::new("/bin/sh"),
-            arg0: "sh".as_ref(),
-            args: &args,
+        let program = Path::new(program);
+        crate::sys::SpawnRequest {
+            program,
+            arg0: program.file_name().expect("a program's name"),
+            args,
             env: &NO_ENV,
             cwd: None,
             uid: None,
             gid: None,
             groups: None,
             stdin: crate::sys::ChildIo::Null,
-            stdout: crate::sys::ChildIo::Pipe,
+            stdout,
             stderr: crate::sys::ChildIo::Inherit,
             pty_slave: None,
             parent_death_signal: None,
             foreground_terminal: false,
             resources: &NO_RESOURCES,
-        };
+        }
+    }
+
+    /// The teardown for kernels before 5.14 (no `cgroup.kill`): freeze, then SIGKILL
+    /// every member until none is left. Forced here by dropping the kill fd.
+    #[tokio::test]
+    async fn freeze_and_sweep_kills_the_tree_without_cgroup_kill() {
+        let Some(mut cg) = new_group(true, false) else { return };
+        cg.kill = None;
+        let args = ["-c".into(), "sleep 1000 & sleep 1000 & echo started; wait".into()];
+        let req = request("/bin/sh", &args, crate::sys::ChildIo::Pipe);
         let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
         cg.entered();
         let mut line = String::new();
@@ -718,36 +733,11 @@ mod tests {
     /// a process is put in: the next spawn's child is seen, and killed.
     #[tokio::test]
     async fn a_group_seen_empty_sees_the_next_member() {
-        static NO_ENV: crate::sys::Env = crate::sys::Env::empty();
-        static NO_RESOURCES: crate::resources::ProcessResources = crate::resources::ProcessResources::none();
-        let mut created = None;
-        if !crate::sys::feature::require("cgroup-v2", || {
-            created = Some(Cgroup::create(false, true).map_err(|e| e.to_string())?);
-            Ok(())
-        }) {
-            return;
-        }
-        let cg = created.expect("the check created it");
+        let Some(cg) = new_group(false, true) else { return };
         assert!(!cg.populated().unwrap(), "a new directory is empty");
         assert!(!cg.kill().unwrap(), "nothing to kill in an empty group");
         let args = ["1000".into()];
-        let req = crate::sys::SpawnRequest {
-            program: Path::new("/bin/sleep"),
-            arg0: "sleep".as_ref(),
-            args: &args,
-            env: &NO_ENV,
-            cwd: None,
-            uid: None,
-            gid: None,
-            groups: None,
-            stdin: crate::sys::ChildIo::Null,
-            stdout: crate::sys::ChildIo::Null,
-            stderr: crate::sys::ChildIo::Null,
-            pty_slave: None,
-            parent_death_signal: None,
-            foreground_terminal: false,
-            resources: &NO_RESOURCES,
-        };
+        let req = request("/bin/sleep", &args, crate::sys::ChildIo::Null);
         let mut child = crate::sys::unix::spawn::spawn(req, cg.placement()).unwrap();
         cg.entered();
         let pid = child.child.pid();
