@@ -78,8 +78,8 @@ impl Env {
         (!self.inherited).then_some(&self.entries[..])
     }
 
-    /// The entries as name and value (none for the owner's own environment: see
-    /// [`is_inherited`](Self::is_inherited)).
+    /// The entries as name and value (none for the owner's own environment, which
+    /// [`apply`](Self::apply) leaves alone).
     pub fn pairs(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
         #[cfg(unix)]
         return self.entries.iter().filter_map(|e| {

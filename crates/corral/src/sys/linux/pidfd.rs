@@ -236,6 +236,15 @@ pub(crate) fn peek(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<Reap
     waitid(pidfd, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
 }
 
+/// How the child ended, if it has: reaped ([`try_reap`]) or left unreaped ([`peek`]).
+pub(crate) fn read_exit(pidfd: std::os::fd::BorrowedFd<'_>, reap: bool) -> io::Result<Option<Reaped>> {
+    if reap {
+        try_reap(pidfd)
+    } else {
+        peek(pidfd)
+    }
+}
+
 fn waitid(pidfd: std::os::fd::BorrowedFd<'_>, flags: libc::c_int) -> io::Result<Option<Reaped>> {
     use std::os::fd::AsRawFd;
     // SAFETY: zeroed siginfo_t and rusage are valid "empty" values the kernel fills in;

@@ -97,11 +97,7 @@ impl Child {
                 use std::os::fd::AsFd;
                 let fd = self.pidfd.as_mut().expect("checked above").registered()?;
                 let mut ready = fd.readable().await?;
-                let exited = match direct {
-                    true => crate::sys::linux::pidfd::try_reap(fd.get_ref().as_fd())?,
-                    false => crate::sys::linux::pidfd::peek(fd.get_ref().as_fd())?,
-                };
-                match exited {
+                match crate::sys::linux::pidfd::read_exit(fd.get_ref().as_fd(), direct)? {
                     Some(r) => {
                         drop(ready);
                         return Ok(self.finished(r, direct));
@@ -137,11 +133,7 @@ impl Child {
     fn finish_if_exited(&mut self) -> io::Result<Option<Exit>> {
         let direct = self.reaps_directly();
         let fd = self.pidfd.as_ref().expect("callers check for a pidfd");
-        let exited = match direct {
-            true => crate::sys::linux::pidfd::try_reap(fd.fd())?,
-            false => crate::sys::linux::pidfd::peek(fd.fd())?,
-        };
-        Ok(exited.map(|r| self.finished(r, direct)))
+        Ok(crate::sys::linux::pidfd::read_exit(fd.fd(), direct)?.map(|r| self.finished(r, direct)))
     }
 
     /// Whether the exit is read by reaping at once (one `waitid`): nothing else needs
