@@ -158,12 +158,14 @@ pub fn spawn_raw() -> f64 {
 }
 
 // ---------- 3: 64 concurrent runs (spawns per second) ----------
+// The asynchronous runs are joined the way an application would, with `futures`'
+// `join_all`, which (for more than 30 futures) polls only the runs whose wake-up came.
 
 pub async fn concurrent_corral(ctx: &Ctx, m: Mechanism) -> f64 {
     let t = Instant::now();
     let cmd = Command::new("/bin/true").mechanism(m).stdout(Stdio::Null).stderr(Stdio::Null);
     let runs = (0..ctx.concurrent).map(|_| cmd.output());
-    for r in futures_join_all(runs).await {
+    for r in futures_util::future::join_all(runs).await {
         assert!(r.unwrap().success());
     }
     ctx.concurrent as f64 / t.elapsed().as_secs_f64()
@@ -172,7 +174,7 @@ pub async fn concurrent_corral(ctx: &Ctx, m: Mechanism) -> f64 {
 pub async fn concurrent_tokio(ctx: &Ctx) -> f64 {
     let t = Instant::now();
     let runs = (0..ctx.concurrent).map(|_| tokio::process::Command::new("/bin/true").status());
-    for r in futures_join_all(runs).await {
+    for r in futures_util::future::join_all(runs).await {
         assert!(r.unwrap().success());
     }
     ctx.concurrent as f64 / t.elapsed().as_secs_f64()
@@ -182,7 +184,7 @@ pub async fn concurrent_processkit(ctx: &Ctx) -> f64 {
     let t = Instant::now();
     let cmd = processkit::Command::new("/bin/true");
     let runs = (0..ctx.concurrent).map(|_| cmd.output_bytes());
-    for r in futures_join_all(runs).await {
+    for r in futures_util::future::join_all(runs).await {
         assert!(r.unwrap().is_success());
     }
     ctx.concurrent as f64 / t.elapsed().as_secs_f64()
@@ -196,14 +198,6 @@ pub fn concurrent_std(ctx: &Ctx) -> f64 {
         assert!(c.wait().unwrap().success());
     }
     ctx.concurrent as f64 / t.elapsed().as_secs_f64()
-}
-
-/// Waits for every run together the way an application would: `futures`' `join_all`,
-/// which (for more than 30 futures) polls only the runs whose wake-up came. The harness
-/// used to poll every pending run at each wake-up (64 × 64 polls a round), a cost of
-/// the harness that only the asynchronous implementations paid.
-async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    futures_util::future::join_all(futs).await
 }
 
 // ---------- 4: capture of N bytes of stdout (GB/s) ----------

@@ -349,9 +349,13 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         strings.push(cstring(a).map_err(Failure::Setup)?);
     }
     let argv: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
-    let envp: Vec<*const c_char> = match req.env {
-        Some(env) => env.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect(),
-        None => Vec::new(),
+    let entries: Vec<*const c_char>;
+    let envp = match req.env {
+        Some(env) => {
+            entries = env.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+            entries.as_ptr()
+        }
+        None => owner_environ(),
     };
     let cwd = req.cwd.map(|c| cstring(c.as_os_str())).transpose().map_err(Failure::Setup)?;
     let join: Vec<c_int> = req.join.iter().map(|fd| fd.as_raw_fd()).collect();
@@ -383,7 +387,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
     let plan = Plan {
         path: path.as_ptr(),
         argv: argv.as_ptr(),
-        envp: if req.env.is_some() { envp.as_ptr() } else { owner_environ() },
+        envp,
         cwd: cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
         stdio: stdio_fds,
         join: join.as_ptr(),

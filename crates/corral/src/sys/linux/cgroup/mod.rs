@@ -398,7 +398,8 @@ impl Cgroup {
             rustix::io::write(&self.procs, pid.to_string().as_bytes())
         })();
         self.entered();
-        Ok(written.map(|_| ())?)
+        written?;
+        Ok(())
     }
 
     /// Waits for `populated 0` through inotify on `cgroup.events` (the kernel sends at
