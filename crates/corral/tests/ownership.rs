@@ -137,7 +137,10 @@ fn owner() {
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     if mode == "sigpipe" {
-        // What a child of ours sees of SIGPIPE: its mask of ignored signals.
+        // What a child of ours sees of SIGPIPE and SIGHUP: its mask of ignored
+        // signals; with CORRAL_TEST_HANDLE_HUP, SIGHUP has a handler here.
+        let _hup = std::env::var_os("CORRAL_TEST_HANDLE_HUP")
+            .map(|_| rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) }));
         let out = rt.block_on(Command::new("sh").args(["-c", "grep SigIgn /proc/self/status"]).run()).unwrap();
         println!("RESULT {}", out.trim_start_matches("SigIgn:").trim());
         return;
@@ -441,17 +444,20 @@ fn a_killed_nested_corral_leaves_no_process_and_no_directory() {
 
 /// A child sees SIGPIPE as the owner's caller left it, not as Rust's runtime set it
 /// in the owner: ignored when the owner was started with it ignored, else at its
-/// default.
+/// default. Any other signal the owner ignores stays ignored; one it handles is back
+/// at its default (the handler is the owner's code).
 #[test]
 fn children_inherit_the_callers_sigpipe_not_rusts() {
     let _one = serial();
     let sigpipe_bit = 1u64 << (libc::SIGPIPE - 1);
+    let sighup_bit = 1u64 << (libc::SIGHUP - 1);
     for ignored in [false, true] {
-        let trap = if ignored { "trap '' PIPE; " } else { "" };
+        let trap = if ignored { "trap '' PIPE HUP; " } else { "" };
         let mut owner = std::process::Command::new("sh")
             .args(["-c", &format!("{trap}exec \"$0\" owner --exact --ignored --nocapture --test-threads=1")])
             .arg(std::env::current_exe().unwrap())
             .env("CORRAL_TEST_MODE", "sigpipe")
+            .envs((!ignored).then_some(("CORRAL_TEST_HANDLE_HUP", "1")))
             .stdout(StdStdio::piped())
             .spawn()
             .unwrap();
@@ -461,5 +467,6 @@ fn children_inherit_the_callers_sigpipe_not_rusts() {
         let mask = out.split("RESULT").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
         let mask = u64::from_str_radix(mask, 16).unwrap();
         assert_eq!(mask & sigpipe_bit != 0, ignored, "caller ignored SIGPIPE: {ignored}; the child's SigIgn: {mask:x}");
+        assert_eq!(mask & sighup_bit != 0, ignored, "caller ignored SIGHUP: {ignored}; the child's SigIgn: {mask:x}");
     }
 }

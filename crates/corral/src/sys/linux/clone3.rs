@@ -1,5 +1,5 @@
 //! The fast spawn path: `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
-//! CLONE_INTO_CGROUP)` on a child stack of our own.
+//! CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND)` on a child stack of our own.
 //!
 //! The child shares our memory (no page tables are copied, so the cost does not
 //! grow with the owner's heap), is born inside the group's cgroup (no migration, no
@@ -26,6 +26,9 @@ const CLONE_VM: u64 = 0x100;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_FILES: u64 = 0x400;
 const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
+/// Every handled signal back to `SIG_DFL` in the child, ignored ones left ignored
+/// (Linux 5.5): done by the kernel as it copies the handler table.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 pub(crate) const CLONE_PIDFD: u64 = 0x1000;
 /// `CLONE_INTO_CGROUP` as a `u64` (libc's constant is a deprecated overflowing `c_int`).
 pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -95,6 +98,10 @@ static INTO_CGROUP_BROKEN: AtomicBool = AtomicBool::new(false);
 /// Set when a child could not unshare its descriptor table (a kernel before 5.9):
 /// children then get a copy of the whole table, as from a plain `clone`.
 static NO_UNSHARE: AtomicBool = AtomicBool::new(false);
+
+/// Set when the kernel refuses `CLONE_CLEAR_SIGHAND` (5.3 and 5.4): children then
+/// reset each handler themselves, a query per signal.
+static NO_CLEAR_SIGHAND: AtomicBool = AtomicBool::new(false);
 
 /// Where corral keeps the descriptors no child needs (each child's pidfd, each
 /// group's cgroup files): from here up, below the soft `RLIMIT_NOFILE` (1024 where
@@ -273,6 +280,8 @@ struct Plan {
     /// With `CLONE_FILES`: the child keeps a private copy of the descriptors below this
     /// (see [`fd_floor`]); -1: no `CLONE_FILES`, the kernel copies the whole table.
     unshare_below: c_int,
+    /// Born with `CLONE_CLEAR_SIGHAND`: the kernel has reset the handlers.
+    handlers_cleared: AtomicBool,
     /// Set by the child first thing: a child that never ran was killed at birth.
     entered: AtomicBool,
     failed_step: AtomicU32,
@@ -409,6 +418,7 @@ pub(crate) fn spawn(req: &Request<'_>) -> Result<Child, Failure> {
         // SAFETY: getpid has no preconditions and cannot fail.
         parent_pid: if req.parent_death_signal != 0 { unsafe { libc::getpid() } } else { 0 },
         unshare_below,
+        handlers_cleared: AtomicBool::new(false),
         entered: AtomicBool::new(false),
         failed_step: AtomicU32::new(0),
         errno: AtomicI32::new(0),
@@ -500,11 +510,14 @@ impl Drop for ChildStack {
 }
 
 fn clone_child(plan: &Plan, stack: &ChildStack, cgroup: Option<BorrowedFd<'_>>) -> Result<Child, Failure> {
+    let clear = !NO_CLEAR_SIGHAND.load(Ordering::Relaxed);
+    plan.handlers_cleared.store(clear, Ordering::Relaxed);
     let mut pidfd: c_int = -1;
     let mut args = CloneArgs {
         flags: CLONE_VM
             | CLONE_VFORK
             | CLONE_PIDFD
+            | if clear { CLONE_CLEAR_SIGHAND } else { 0 }
             | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 }
             | if plan.unshare_below >= 0 { CLONE_FILES } else { 0 },
         pidfd: &mut pidfd as *mut c_int as u64,
@@ -528,6 +541,12 @@ fn clone_child(plan: &Plan, stack: &ChildStack, cgroup: Option<BorrowedFd<'_>>) 
     unsafe {
         libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &old as *const u64, std::ptr::null_mut::<u64>(), 8)
     };
+    if ret == -(libc::EINVAL as isize) && clear {
+        // A kernel before 5.5 knows clone3 but not this flag: the children reset
+        // their handlers themselves from now on.
+        NO_CLEAR_SIGHAND.store(true, Ordering::Relaxed);
+        return clone_child(plan, stack, cgroup);
+    }
     if ret < 0 {
         let e = io::Error::from_raw_os_error((-ret) as i32);
         return Err(match (-ret) as i32 {
@@ -630,22 +649,27 @@ unsafe fn set_up_and_exec(plan: &Plan) -> (Step, i32) {
         {
             return (Step::Unshare, errno());
         }
-        // 1. Every handler back to the default (they are our parent's code); SIGPIPE
+        // 1. Every handler back to the default (they are our parent's code): the
+        // kernel did it (CLONE_CLEAR_SIGHAND), else one query per signal here. SIGPIPE
         // too, which Rust programs ignore, as std's Command does, unless the owner was
         // started with it ignored. Ignored signals stay ignored. Signals are still
         // blocked, so nothing is delivered meanwhile.
         let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
-        for sig in 1..=64 {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
+        let reset_sigpipe = !plan.keep_sigpipe_ignored;
+        if plan.handlers_cleared.load(Ordering::Relaxed) {
+            if reset_sigpipe {
+                libc::syscall(libc::SYS_rt_sigaction, libc::SIGPIPE, &dfl, std::ptr::null_mut::<KernelSigaction>(), 8);
             }
-            let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
-            if libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8) != 0 {
-                continue;
-            }
-            let reset_ignored = sig == libc::SIGPIPE && !plan.keep_sigpipe_ignored;
-            if old.handler != libc::SIG_DFL && (old.handler != libc::SIG_IGN || reset_ignored) {
-                libc::syscall(libc::SYS_rt_sigaction, sig, &dfl, std::ptr::null_mut::<KernelSigaction>(), 8);
+        } else {
+            for sig in (1..=64).filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP) {
+                let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+                if libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8) != 0 {
+                    continue;
+                }
+                let reset_ignored = sig == libc::SIGPIPE && reset_sigpipe;
+                if old.handler != libc::SIG_DFL && (old.handler != libc::SIG_IGN || reset_ignored) {
+                    libc::syscall(libc::SYS_rt_sigaction, sig, &dfl, std::ptr::null_mut::<KernelSigaction>(), 8);
+                }
             }
         }
         // 2. The v1 limit directories (the v2 cgroup is already ours: CLONE_INTO_CGROUP).
