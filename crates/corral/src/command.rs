@@ -685,8 +685,40 @@ impl Command {
     pub(crate) fn prepare(&self) -> Result<Prepared> {
         self.validate()?;
         let env = self.resolved_env();
-        let program = self.resolve_program(&env)?;
+        let program = self.program_to_start(&env)?;
         Ok(Prepared { env, program })
+    }
+
+    /// The program as the spawn names it: a bare name found on the `PATH` now, a path
+    /// (on Unix) as given, unlooked-at: `execve` reports one that is missing or not
+    /// executable, and [`Command::start_error`] then names what was wrong as
+    /// [`Command::which`] would, so a spawn that succeeds saves a `stat` and an
+    /// `access`. (Windows adds `PATHEXT`'s suffixes, so there the path is looked at.)
+    fn program_to_start(&self, env: &Env) -> Result<PathBuf> {
+        if cfg!(unix) && crate::sys::names_a_path(&self.program) {
+            return Ok(PathBuf::from(&self.program));
+        }
+        self.resolve_program(env)
+    }
+
+    /// The error for a program the OS would not start (`e`, from `execve` or its
+    /// equivalent): what [`Command::which`] finds wrong with it if anything (not
+    /// found, with every place looked at, or not executable), else `e` classified.
+    pub(crate) fn start_error(&self, e: std::io::Error) -> Error {
+        if let Err(precise) = self.which() {
+            return precise;
+        }
+        match crate::sys::os_error_class(e.raw_os_error()) {
+            // The program is there, so "not found" is its interpreter (`#!`) or a
+            // directory that vanished in between.
+            crate::sys::OsErrorClass::NotFound => {
+                Error::ProgramNotFound { program: self.program_lossy(), searched: Vec::new() }
+            }
+            crate::sys::OsErrorClass::Denied => {
+                Error::PermissionDenied { what: format!("starting {}", self.program_lossy()), source: Some(e) }
+            }
+            _ => Error::Spawn { program: self.program_lossy(), source: e },
+        }
     }
 
     /// The environment the child will see, resolved against ours now: one
@@ -810,8 +842,7 @@ impl Command {
             (out, err) => (output(out, "standard output")?, output(err, "standard error")?),
         };
         let req = self.request(&prepared, stdin, stdout, stderr, None);
-        let pid =
-            crate::sys::spawn_detached(req).map_err(|e| Error::Spawn { program: self.program_lossy(), source: e })?;
+        let pid = crate::sys::spawn_detached(req).map_err(|e| self.start_error(e))?;
         tracing::warn!(program = %self.display_name(), pid, "started detached: not contained, it may outlive its owner");
         Ok(pid)
     }

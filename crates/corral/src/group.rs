@@ -621,13 +621,5 @@ fn spawn_error(cmd: &Command, failure: SpawnFailure) -> Error {
             }
         }
     };
-    match class(&e) {
-        // The program resolved before the spawn, so "not found" here is its interpreter
-        // (`#!`) or a directory that vanished in between.
-        OsErrorClass::NotFound => Error::ProgramNotFound { program: cmd.program_lossy(), searched: Vec::new() },
-        OsErrorClass::Denied => {
-            Error::PermissionDenied { what: format!("starting {}", cmd.program_lossy()), source: Some(e) }
-        }
-        _ => Error::Spawn { program: cmd.program_lossy(), source: e },
-    }
+    cmd.start_error(e)
 }
