@@ -122,7 +122,7 @@ pub(crate) fn exit_by_signal(sig: Signal) -> ! {
 pub(crate) fn signal_process_group(pgid: i32, sig: Signal) -> io::Result<bool> {
     let p = rustix::process::Pid::from_raw(pgid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
     #[cfg(target_os = "linux")]
-    if !super::all_procs()?.iter().any(|s| s.pgrp == pgid && s.state != b'Z') {
+    if super::group_members(&[pgid], &[])?.is_empty() {
         return Ok(false);
     }
     match rustix::process::kill_process_group(p, super::to_rustix(sig)) {

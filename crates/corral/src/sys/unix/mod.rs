@@ -47,9 +47,7 @@ pub(crate) fn to_rustix(sig: Signal) -> rustix::process::Signal {
 #[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProcStat {
-    pub pid: u32,
     pub state: u8,
-    pub pgrp: i32,
     /// Clock ticks since boot when it started: tells one incarnation of a pid from the next.
     pub start_time: Option<u64>,
 }
@@ -74,25 +72,36 @@ fn stat_fields(text: &str) -> Option<Vec<&str>> {
 pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
     let text = read_stat(pid)?;
     let f = stat_fields(&text)?;
-    Some(ProcStat {
-        pid,
-        state: *f.first()?.as_bytes().first()?,
-        pgrp: f.get(2)?.parse().ok()?,
-        start_time: f.get(19).and_then(|t| t.parse().ok()),
-    })
+    Some(ProcStat { state: *f.first()?.as_bytes().first()?, start_time: f.get(19).and_then(|t| t.parse().ok()) })
 }
 
-/// Every process on the system, as `/proc` lists it.
+/// The live (non-zombie) processes whose process group is among `pgids`, as
+/// `(pid, process group)`. A process listed in `zombies` is known to be one (a leader
+/// we hold unreaped after it exited) and is left out unread.
+///
+/// Why not `/proc/PID/stat` for every process: the kernel formats some fifty fields
+/// for each, about 13 µs a process on our machines, so one look at a host of 70
+/// processes cost 0.9 ms. `/proc` only lists the pids here; `getpgid` (one light
+/// syscall) gives each one's group, and only a process in one of ours has its state
+/// read.
 #[cfg(target_os = "linux")]
-pub(crate) fn all_procs() -> io::Result<Vec<ProcStat>> {
+pub(crate) fn group_members(pgids: &[i32], zombies: &[i32]) -> io::Result<Vec<(u32, i32)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if let Some(stat) = proc_stat(pid) {
-            out.push(stat);
+        // Not rustix's `getpgid`, which asserts a positive answer: a kernel thread's
+        // group is 0.
+        // SAFETY: getpgid only reads the kernel's record of a pid; -1 (gone meanwhile,
+        // ESRCH) or 0 (a kernel thread) are in none of our groups.
+        let pgrp = unsafe { libc::getpgid(pid as libc::pid_t) };
+        if !pgids.contains(&pgrp) || zombies.contains(&(pid as i32)) {
+            continue;
+        }
+        if proc_stat(pid).is_some_and(|s| s.state != b'Z') {
+            out.push((pid, pgrp));
         }
     }
     Ok(out)

@@ -142,23 +142,22 @@ impl ProcessGroups {
 
     /// Live (non-zombie) members of our groups.
     pub fn pids(&self) -> io::Result<Vec<u32>> {
-        let pgids = self.live_pgids();
+        let mut leaders = self.leaders();
+        let exited = sweep(&mut leaders);
+        let pgids: Vec<i32> = leaders.iter().map(|l| l.pgid).collect();
+        drop(leaders);
         if pgids.is_empty() {
             return Ok(Vec::new());
         }
-        members(&pgids)
+        members(&pgids, &exited)
     }
 
-    fn is_empty(&self) -> io::Result<bool> {
-        let pgids = self.live_pgids();
-        if pgids.is_empty() {
-            return Ok(true);
-        }
-        if cfg!(target_os = "linux") {
-            Ok(members(&pgids)?.is_empty())
-        } else {
-            Ok(false)
-        }
+    /// Whether every group is over: what is left after a sweep has a live leader or,
+    /// its leader exited, a live member.
+    fn is_empty(&self) -> bool {
+        let mut leaders = self.leaders();
+        sweep(&mut leaders);
+        leaders.is_empty()
     }
 
     /// The groups that may still have a live member.
@@ -177,14 +176,14 @@ impl ProcessGroups {
         #[cfg(not(target_os = "linux"))]
         let mut interval = Duration::from_millis(1);
         loop {
-            if self.is_empty()? {
+            if self.is_empty() {
                 return Ok(true);
             }
             #[cfg(target_os = "linux")]
             {
                 let pids = self.pids()?;
                 if !crate::sys::linux::pidfd::wait_exited(&pids, deadline).await? {
-                    return self.is_empty();
+                    return Ok(self.is_empty());
                 }
             }
             #[cfg(not(target_os = "linux"))]
@@ -206,13 +205,14 @@ impl ProcessGroups {
 
 /// Lets go of the groups that are over: the leader has exited and no live process is
 /// left in the group (a member that is a zombie awaiting its reaper counts as gone).
-fn sweep(leaders: &mut Vec<Leader>) {
+/// Returns the groups kept whose leader has exited (held unreaped: a zombie).
+fn sweep(leaders: &mut Vec<Leader>) -> Vec<i32> {
     // One status check per leader (a syscall each).
-    let exited: Vec<i32> = leaders.iter().filter(|l| l.exited()).map(|l| l.pgid).collect();
+    let mut exited: Vec<i32> = leaders.iter().filter(|l| l.exited()).map(|l| l.pgid).collect();
     if exited.is_empty() {
-        return;
+        return exited;
     }
-    let Ok(live) = members_by_group(&exited) else { return };
+    let Ok(live) = members_by_group(&exited, &exited) else { return exited };
     let mut over = Vec::new();
     let mut i = 0;
     while i < leaders.len() {
@@ -224,6 +224,8 @@ fn sweep(leaders: &mut Vec<Leader>) {
         }
     }
     release(over);
+    exited.retain(|g| live.contains(g));
+    exited
 }
 
 /// Withdraws the groups from the guard, then drops their holds: the order matters,
@@ -239,16 +241,17 @@ fn release(leaders: Vec<Leader>) {
     drop(leaders);
 }
 
-/// The process groups among `pgids` with at least one live (non-zombie) member.
+/// The process groups among `pgids` with at least one live (non-zombie) member; the
+/// processes in `zombies` are exited leaders we hold.
 #[cfg(target_os = "linux")]
-fn members_by_group(pgids: &[i32]) -> io::Result<Vec<i32>> {
-    Ok(super::all_procs()?.into_iter().filter(|p| p.state != b'Z' && pgids.contains(&p.pgrp)).map(|p| p.pgrp).collect())
+fn members_by_group(pgids: &[i32], zombies: &[i32]) -> io::Result<Vec<i32>> {
+    Ok(super::group_members(pgids, zombies)?.into_iter().map(|(_, pgrp)| pgrp).collect())
 }
 
 /// Without `/proc`: a group answers a null signal while any member (or an unreaped
 /// leader) is in it.
 #[cfg(not(target_os = "linux"))]
-fn members_by_group(pgids: &[i32]) -> io::Result<Vec<i32>> {
+fn members_by_group(pgids: &[i32], _zombies: &[i32]) -> io::Result<Vec<i32>> {
     Ok(pgids
         .iter()
         .copied()
@@ -257,12 +260,12 @@ fn members_by_group(pgids: &[i32]) -> io::Result<Vec<i32>> {
 }
 
 #[cfg(target_os = "linux")]
-fn members(pgids: &[i32]) -> io::Result<Vec<u32>> {
-    Ok(super::all_procs()?.into_iter().filter(|p| p.state != b'Z' && pgids.contains(&p.pgrp)).map(|p| p.pid).collect())
+fn members(pgids: &[i32], zombies: &[i32]) -> io::Result<Vec<u32>> {
+    Ok(super::group_members(pgids, zombies)?.into_iter().map(|(pid, _)| pid).collect())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn members(_pgids: &[i32]) -> io::Result<Vec<u32>> {
+fn members(_pgids: &[i32], _zombies: &[i32]) -> io::Result<Vec<u32>> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "listing process-group members needs /proc"))
 }
 
