@@ -236,6 +236,24 @@ pub(crate) fn peek(pidfd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<Reap
     waitid(pidfd, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
 }
 
+/// Whether our child `pid`, which we keep unreaped, has exited: read without reaping
+/// it (`WNOWAIT`), by pid, which is safe only because an unreaped child's pid is its
+/// own. An error (`ECHILD`: someone else reaped it) counts as exited.
+pub(crate) fn held_exited(pid: u32) -> bool {
+    use rustix::process::{WaitId, WaitIdOptions};
+    let Some(p) = rustix::process::Pid::from_raw(pid as i32) else { return true };
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    !matches!(rustix::process::waitid(WaitId::Pid(p), options), Ok(None))
+}
+
+/// A pidfd for our child `pid`, which we keep unreaped (so the pid is still its own),
+/// placed above the descriptor floor.
+pub(crate) fn open_held(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    let p = rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())?;
+    Ok(super::clone3::above_floor(fd))
+}
+
 /// How the child ended, if it has: reaped ([`try_reap`]) or left unreaped ([`peek`]).
 pub(crate) fn read_exit(pidfd: std::os::fd::BorrowedFd<'_>, reap: bool) -> io::Result<Option<Reaped>> {
     if reap {

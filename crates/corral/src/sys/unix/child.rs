@@ -80,9 +80,8 @@ impl Child {
     /// group that reuses the id. `None` where the child cannot be held (no pidfd).
     #[cfg(target_os = "linux")]
     pub fn hold(&mut self) -> Option<std::sync::Arc<Hold>> {
-        let fd = self.pidfd.as_ref()?;
-        let dup = crate::sys::linux::clone3::dup_above_floor(fd.fd()).ok()?;
-        let hold = std::sync::Arc::new(Hold { pidfd: Some(dup), tokio: std::sync::Mutex::new(self.tokio.take()) });
+        self.pidfd.as_ref()?;
+        let hold = std::sync::Arc::new(Hold { pid: self.pid, tokio: std::sync::Mutex::new(self.tokio.take()) });
         self.hold = Some(hold.clone());
         Some(hold)
     }
@@ -271,12 +270,18 @@ impl Drop for Child {
 /// [`Child`] until the exit status is read, its container while it may signal the
 /// group. The last holder reaps it (at once if it has exited, else through corral's
 /// reaper thread).
+///
+/// It keeps the pid, not a pidfd: what reserves the id is that nobody reaps the
+/// leader, and while a child of ours is unreaped its pid names it alone, so a look at
+/// its exit by pid is as sure as one by pidfd. A pidfd is opened only if the leader
+/// is still running when the last holder lets go (for the reaper thread to wait on):
+/// one descriptor per live leader (its `Child`'s), not two.
 #[cfg(target_os = "linux")]
 #[derive(Debug)]
 pub(crate) struct Hold {
-    /// Taken only by `drop`.
-    pidfd: Option<std::os::fd::OwnedFd>,
-    /// The portable path's handle, which must do the reaping (see [`Child`]).
+    pid: u32,
+    /// The portable path's handle, which must do the reaping (see [`Child`]); taken
+    /// only by `drop`.
     tokio: std::sync::Mutex<Option<Box<tokio::process::Child>>>,
 }
 
@@ -284,20 +289,21 @@ pub(crate) struct Hold {
 impl Hold {
     /// Whether the leader has exited (it stays unreaped; an error means it is gone).
     pub fn exited(&self) -> bool {
-        use std::os::fd::AsFd;
-        match &self.pidfd {
-            Some(fd) => !matches!(crate::sys::linux::pidfd::peek(fd.as_fd()), Ok(None)),
-            None => true,
-        }
+        crate::sys::linux::pidfd::held_exited(self.pid)
     }
 }
 
 #[cfg(target_os = "linux")]
 impl Drop for Hold {
     fn drop(&mut self) {
-        let Some(pidfd) = self.pidfd.take() else { return };
-        let tokio = self.tokio.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-        crate::sys::linux::pidfd::reap_in_background(crate::sys::linux::pidfd::Orphan { pidfd, tokio });
+        let mut tokio = self.tokio.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        match crate::sys::linux::pidfd::open_held(self.pid) {
+            Ok(pidfd) => {
+                crate::sys::linux::pidfd::reap_in_background(crate::sys::linux::pidfd::Orphan { pidfd, tokio })
+            }
+            // Reaped behind our back: nothing of ours is left but tokio's handle.
+            Err(_) => drop(tokio.as_mut().map(|c| c.try_wait())),
+        }
     }
 }
 
