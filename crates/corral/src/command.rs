@@ -681,7 +681,8 @@ impl Command {
     }
 
     /// Validates, then resolves the environment and the program: everything that can
-    /// fail on bad input fails here, before any container exists.
+    /// fail on bad input fails here, before any container exists, but for a program
+    /// named by a path, which the spawn's `execve` checks (see `program_to_start`).
     pub(crate) fn prepare(&self) -> Result<Prepared> {
         self.validate()?;
         let env = self.resolved_env();
